@@ -1,0 +1,3 @@
+module github.com/samplecrd/network-controller
+
+go 1.26
