@@ -1,0 +1,109 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The Network API's condition vocabulary. Reasons are CamelCase, as
+// metav1.Condition requires; users match on them in scripts and alerts.
+const (
+	// ConditionReady reports whether the Network's ConfigMap matches its spec.
+	ConditionReady = "Ready"
+
+	// ReasonSynced: the ConfigMap exists and carries the rendered configuration.
+	ReasonSynced = "Synced"
+	// ReasonInvalidSpec: the spec breaks a rule the API server enforces for new
+	// objects; older objects can predate the schema, so the controller checks too.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonCIDRConflict: an older Network claims an overlapping CIDR.
+	ReasonCIDRConflict = "CIDRConflict"
+	// ReasonConfigMapConflict: a ConfigMap with the Network's name exists and is
+	// not controlled by this Network, so the controller leaves it alone.
+	ReasonConfigMapConflict = "ConfigMapConflict"
+)
+
+// Network asks for a CNI network configuration with a subnet and a gateway.
+// The controller realises it as a ConfigMap of the same name and reports the
+// outcome in the Ready condition.
+//
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName=net,categories=all
+// +kubebuilder:subresource:status
+// +kubebuilder:metadata:annotations="api-approved.kubernetes.io=unapproved, example API for the network-controller project, not part of Kubernetes"
+// +kubebuilder:printcolumn:name="CIDR",type=string,JSONPath=`.spec.cidr`
+// +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gateway`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Network struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the user asks for.
+	// +required
+	Spec NetworkSpec `json:"spec"`
+	// status is what the controller last observed and did.
+	// +optional
+	Status NetworkStatus `json:"status,omitempty"`
+}
+
+// NetworkSpec is the desired network. Its validation rules are written twice
+// on purpose: as CEL here, so the API server refuses bad objects with a
+// readable message, and in Go (pkg/netspec), for objects stored before the
+// schema had them. The messages are the same text; a test compares them.
+//
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || !isIP(self.gateway) || ip(self.gateway).family() == cidr(self.cidr).ip().family()",message="must be of the same IP family as spec.cidr",fieldPath=".gateway",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || !isIP(self.gateway) || ip(self.gateway).family() != cidr(self.cidr).ip().family() || cidr(self.cidr).containsIP(self.gateway)",message="must be an address inside spec.cidr",fieldPath=".gateway",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || !isIP(self.gateway) || !cidr(self.cidr).containsIP(self.gateway) || string(ip(self.gateway)) != string(cidr(self.cidr).masked().ip())",message="must not be the network address of spec.cidr",fieldPath=".gateway",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || !isIP(self.gateway) || ip(self.gateway).family() != 4 || !cidr(self.cidr).containsIP(self.gateway) || cidr(self.cidr).prefixLength() >= 31 || (int(self.gateway.split('.')[0]) * 16777216 + int(self.gateway.split('.')[1]) * 65536 + int(self.gateway.split('.')[2]) * 256 + int(self.gateway.split('.')[3]) + 1) % [4294967296, 2147483648, 1073741824, 536870912, 268435456, 134217728, 67108864, 33554432, 16777216, 8388608, 4194304, 2097152, 1048576, 524288, 262144, 131072, 65536, 32768, 16384, 8192, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4][cidr(self.cidr).prefixLength()] != 0",message="must not be the broadcast address of spec.cidr",fieldPath=".gateway",reason=FieldValueInvalid
+type NetworkSpec struct {
+	// cidr is the subnet, IPv4 or IPv6, in canonical form: 192.168.0.0/16,
+	// not 192.168.0.1/16. Networks may not overlap; the oldest one wins.
+	// +required
+	// +kubebuilder:validation:MaxLength=49
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="must be an IPv4 or IPv6 CIDR such as 192.168.0.0/16 or fd00:10::/64"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",message="must be in canonical form with all host bits zero, e.g. 192.168.0.0/16 rather than 192.168.0.1/16"
+	CIDR string `json:"cidr"`
+
+	// gateway is the gateway address: inside cidr, of the same family, and
+	// neither its network address nor (IPv4 shorter than /31) its broadcast
+	// address.
+	// +required
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IPv4 or IPv6 address such as 192.168.0.1"
+	Gateway string `json:"gateway"`
+}
+
+// NetworkStatus is what the controller observed the last time it synced.
+type NetworkStatus struct {
+	// observedGeneration is the metadata.generation this status describes;
+	// when it lags, the controller has not caught up with the spec yet.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions report the Network's state; Ready is always present once
+	// the controller has seen the Network.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// configMapName names the ConfigMap, in the Network's namespace, that
+	// holds the CNI configuration; empty until it has been written.
+	// +optional
+	ConfigMapName string `json:"configMapName,omitempty"`
+}
+
+// NetworkList is a list of Networks, as returned by a List call.
+//
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+// +kubebuilder:object:root=true
+type NetworkList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata"`
+
+	// items are the Networks.
+	Items []Network `json:"items"`
+}
