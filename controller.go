@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
+	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
+	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
+	listers "github.com/samplecrd/network-controller/pkg/generated/listers/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/netspec"
+)
+
+// controllerAgentName is the component name on Events and the field manager
+// on writes, so users can tell this controller's doing from anyone else's.
+const controllerAgentName = "network-controller"
+
+// Labels the controller puts on the ConfigMaps it manages. The ConfigMap
+// informer watches only objects with managedByLabel=managedByValue, so the
+// cache never holds the cluster's other ConfigMaps.
+const (
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedByValue = controllerAgentName
+)
+
+// cidrIndex is the Network informer index that pkg/overlap's keys live in;
+// overlap lookups use it instead of listing every Network.
+const cidrIndex = "cidr"
+
+// Event reasons and messages. Reasons are stable identifiers users filter
+// on; messages say what happened and, for warnings, what to do about it.
+const (
+	// SuccessSynced is used when a sync changed something and the Network is
+	// now Ready.
+	SuccessSynced = samplecrdv1.ReasonSynced
+	// MessageSynced is the message of a SuccessSynced Event.
+	MessageSynced = "Network synced: ConfigMap %q holds the CNI configuration for %s"
+
+	// ErrResourceExists is used when the ConfigMap the Network would own
+	// exists and belongs to someone else.
+	ErrResourceExists = "ErrResourceExists"
+	// MessageResourceExists is the message of an ErrResourceExists Event and
+	// of the ConfigMapConflict condition.
+	MessageResourceExists = "ConfigMap %q already exists and is not controlled by this Network; it was left untouched. Delete or rename that ConfigMap, or give the Network another name"
+
+	// MessageInvalidSpec is the message of an InvalidSpec Event and condition.
+	MessageInvalidSpec = "Invalid spec: %s. Fix the spec; the controller retries when it changes"
+
+	// MessageCIDRConflict is the message of a CIDRConflict Event and condition.
+	MessageCIDRConflict = "spec.cidr %s overlaps %s of Network %s, which is older and keeps it. Choose a CIDR that does not overlap, or delete Network %s"
+)
+
+// syncOutcome classifies how a sync ended, for logs and metrics.
+type syncOutcome string
+
+// The outcomes of a sync. A transient failure is syncError and is retried;
+// the others are final until something changes.
+const (
+	outcomeSuccess  syncOutcome = "success"
+	outcomeError    syncOutcome = "error"
+	outcomeInvalid  syncOutcome = "invalid"
+	outcomeConflict syncOutcome = "conflict"
+	outcomeDeleted  syncOutcome = "deleted"
+)
+
+// Options tune a Controller; the zero value of a field means its default.
+type Options struct {
+	// ConflictRecheckPeriod is how often a Network in ConfigMapConflict looks
+	// again at the ConfigMap blocking it. The ConfigMap informer sees only
+	// managed ConfigMaps, so the deletion of a foreign one produces no event;
+	// the recheck is a read and writes nothing unless the conflict is gone.
+	ConflictRecheckPeriod time.Duration
+	// Clock stamps condition transition times; tests replace it.
+	Clock clock.PassiveClock
+	// ObserveSync, when set, is told the outcome and duration of every sync
+	// (metrics hook this in).
+	ObserveSync func(outcome syncOutcome, d time.Duration)
+}
+
+// defaultConflictRecheckPeriod is ConflictRecheckPeriod's default.
+const defaultConflictRecheckPeriod = time.Minute
+
+// Controller realises Network objects as ConfigMaps holding a CNI network
+// configuration and reports the result in each Network's status.
+type Controller struct {
+	kubeclientset    kubernetes.Interface
+	networkclientset clientset.Interface
+
+	networksLister   listers.NetworkLister
+	networksIndexer  cache.Indexer
+	networksSynced   cache.InformerSynced
+	configMapsLister corelisters.ConfigMapLister
+	configMapsSynced cache.InformerSynced
+
+	// workqueue holds namespace/name keys of Networks to sync. It is rate
+	// limited so that a failing Network backs off instead of hot-looping,
+	// and it never holds the same key twice.
+	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	opts        Options
+}
+
+// NewController returns a Controller fed by the given informers. It adds the
+// Network types to client-go's scheme so that Events can refer to Networks,
+// and registers the overlap index on the Network informer, so it must be
+// called before the informer factories start.
+func NewController(
+	ctx context.Context,
+	kubeclientset kubernetes.Interface,
+	networkclientset clientset.Interface,
+	networkInformer informers.NetworkInformer,
+	configMapInformer coreinformers.ConfigMapInformer,
+	opts Options,
+) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	if opts.ConflictRecheckPeriod <= 0 {
+		opts.ConflictRecheckPeriod = defaultConflictRecheckPeriod
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
+
+	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc}); err != nil {
+		return nil, fmt.Errorf("adding the CIDR index: %w", err)
+	}
+
+	logger.V(4).Info("Creating event broadcaster")
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartStructuredLogging(0)
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
+
+	c := &Controller{
+		kubeclientset:    kubeclientset,
+		networkclientset: networkclientset,
+		networksLister:   networkInformer.Lister(),
+		networksIndexer:  networkInformer.Informer().GetIndexer(),
+		networksSynced:   networkInformer.Informer().HasSynced,
+		configMapsLister: configMapInformer.Lister(),
+		configMapsSynced: configMapInformer.Informer().HasSynced,
+		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
+		),
+		broadcaster: broadcaster,
+		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
+		opts:        opts,
+	}
+
+	logger.Info("Setting up event handlers")
+	if _, err := networkInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addNetwork,
+		UpdateFunc: c.updateNetwork,
+		DeleteFunc: c.deleteNetwork,
+	}); err != nil {
+		return nil, fmt.Errorf("adding Network event handlers: %w", err)
+	}
+	if _, err := configMapInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.handleConfigMap,
+		UpdateFunc: func(oldObj, newObj interface{}) {
+			// Periodic resyncs send updates with the same ResourceVersion;
+			// nothing changed, so there is nothing to repair.
+			if oldObj.(*corev1.ConfigMap).ResourceVersion == newObj.(*corev1.ConfigMap).ResourceVersion {
+				return
+			}
+			c.handleConfigMap(newObj)
+		},
+		DeleteFunc: c.handleConfigMap,
+	}); err != nil {
+		return nil, fmt.Errorf("adding ConfigMap event handlers: %w", err)
+	}
+	return c, nil
+}
+
+// Run waits for the informer caches, then runs workers until ctx is
+// cancelled. On the way out it shuts the queue down, waits for in-flight
+// syncs to finish and stops the event broadcaster, so no sync is cut off
+// half-way and queued Events get their chance to be sent.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.broadcaster.Shutdown()
+	logger := klog.FromContext(ctx)
+
+	logger.Info("Starting Network controller")
+	logger.Info("Waiting for informer caches to sync")
+	if ok := cache.WaitForCacheSync(ctx.Done(), c.networksSynced, c.configMapsSynced); !ok {
+		c.workqueue.ShutDown()
+		return errors.New("failed to wait for caches to sync")
+	}
+
+	logger.Info("Starting workers", "count", workers)
+	done := make(chan struct{}, workers)
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			wait.UntilWithContext(ctx, c.runWorker, time.Second)
+		}()
+	}
+	logger.Info("Started workers")
+	<-ctx.Done()
+	logger.Info("Shutting down workers")
+	c.workqueue.ShutDownWithDrain()
+	for range workers {
+		<-done
+	}
+	logger.Info("Workers stopped")
+	return nil
+}
+
+// runWorker processes keys until the queue shuts down.
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextWorkItem(ctx) {
+	}
+}
+
+// processNextWorkItem syncs one key and decides whether it comes back:
+// success forgets its failure history, a transient error requeues it with
+// backoff. Permanent problems are reported by the sync and return nil.
+func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+	key, shutdown := c.workqueue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.workqueue.Done(key)
+
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "network", key)
+	ctx = klog.NewContext(ctx, logger)
+	start := time.Now()
+	outcome, err := c.syncHandler(ctx, key)
+	if c.opts.ObserveSync != nil {
+		c.opts.ObserveSync(outcome, time.Since(start))
+	}
+	if err == nil {
+		c.workqueue.Forget(key)
+		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
+		return true
+	}
+	utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
+	c.workqueue.AddRateLimited(key)
+	return true
+}
+
+// syncHandler brings one Network's ConfigMap and status in line with its
+// spec. A sync that finds everything in order makes no API writes.
+func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syncOutcome, error) {
+	logger := klog.FromContext(ctx)
+
+	network, err := c.networksLister.Networks(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		// The garbage collector removes the ConfigMap through its owner
+		// reference; the delete handler already re-enqueued the Networks
+		// this one may have been blocking.
+		logger.V(4).Info("Network no longer exists")
+		return outcomeDeleted, nil
+	}
+	if err != nil {
+		return outcomeError, err
+	}
+
+	subnet, gateway, err := netspec.Parse(network.Spec.CIDR, network.Spec.Gateway)
+	if err != nil {
+		msg := fmt.Sprintf(MessageInvalidSpec, err)
+		return outcomeInvalid, c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, msg, network.Status.ConfigMapName)
+	}
+
+	if blocker, found := c.findBlocker(network, subnet); found {
+		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
+		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonCIDRConflict, msg, network.Status.ConfigMapName)
+	}
+
+	desired, err := newConfigMap(network, subnet, gateway)
+	if err != nil {
+		// netspec.Parse accepted the spec, so this is a bug, not user input.
+		return outcomeError, fmt.Errorf("rendering the CNI configuration: %w", err)
+	}
+	cmChanged, err := c.ensureConfigMap(ctx, network, desired)
+	if errors.Is(err, errNotControlled) {
+		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
+		msg := fmt.Sprintf(MessageResourceExists, desired.Name)
+		return outcomeConflict, c.reportConfigMapConflict(ctx, network, msg)
+	}
+	if err != nil {
+		return outcomeError, err
+	}
+
+	ready := metav1.Condition{
+		Type:    samplecrdv1.ConditionReady,
+		Status:  metav1.ConditionTrue,
+		Reason:  samplecrdv1.ReasonSynced,
+		Message: fmt.Sprintf("ConfigMap %q holds the CNI configuration", desired.Name),
+	}
+	statusChanged, err := c.updateStatus(ctx, network, ready, desired.Name)
+	if err != nil {
+		return outcomeError, err
+	}
+	if cmChanged || statusChanged {
+		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, desired.Name, network.Spec.CIDR)
+	}
+	return outcomeSuccess, nil
+}

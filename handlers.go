@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/samplecrd/network-controller/pkg/apis/samplecrd"
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/overlap"
+)
+
+// addNetwork enqueues a new Network, and the younger Networks whose CIDR it
+// overlaps: on startup, or when creation times tie, it may be the older one.
+func (c *Controller) addNetwork(obj interface{}) {
+	c.enqueueNetwork(obj)
+	c.enqueueYoungerOverlapping(obj)
+}
+
+// updateNetwork enqueues a changed Network. Periodic resyncs deliver updates
+// with the same ResourceVersion; nothing changed, so they are dropped, which
+// is what keeps a resync free of API writes. A CIDR change can settle or
+// start conflicts, so the younger Networks overlapping the old or the new
+// CIDR are enqueued too.
+func (c *Controller) updateNetwork(oldObj, newObj interface{}) {
+	oldNetwork, newNetwork := oldObj.(*samplecrdv1.Network), newObj.(*samplecrdv1.Network)
+	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion {
+		return
+	}
+	c.enqueueNetwork(newNetwork)
+	if oldNetwork.Spec.CIDR != newNetwork.Spec.CIDR {
+		c.enqueueYoungerOverlapping(oldNetwork)
+		c.enqueueYoungerOverlapping(newNetwork)
+	}
+}
+
+// deleteNetwork enqueues a deleted Network and the younger Networks it may
+// have been blocking, which may now become Ready. When the informer missed
+// the deletion it hands over a tombstone holding the last known state.
+func (c *Controller) deleteNetwork(obj interface{}) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	if _, ok := obj.(*samplecrdv1.Network); !ok {
+		utilruntime.HandleError(errUnexpectedObject(obj))
+		return
+	}
+	c.enqueueNetwork(obj)
+	c.enqueueYoungerOverlapping(obj)
+}
+
+// enqueueNetwork puts a Network's namespace/name key on the queue.
+func (c *Controller) enqueueNetwork(obj interface{}) {
+	key, err := cache.ObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.workqueue.Add(key)
+}
+
+// enqueueYoungerOverlapping enqueues the Networks whose verdict may depend
+// on obj: those that overlap its CIDR and are younger, since a Network only
+// ever loses to older ones.
+func (c *Controller) enqueueYoungerOverlapping(obj interface{}) {
+	changed, ok := claimOf(obj)
+	if !ok {
+		return
+	}
+	for _, other := range c.overlappingClaims(changed.Prefix) {
+		if other.Key == changed.Key || !overlap.Older(changed, other) {
+			continue
+		}
+		key, err := cache.ParseObjectName(other.Key)
+		if err != nil {
+			utilruntime.HandleError(err)
+			continue
+		}
+		c.workqueue.Add(key)
+	}
+}
+
+// handleConfigMap enqueues the Network named as the ConfigMap's controller,
+// so that a deleted or edited ConfigMap is repaired. ConfigMaps controlled by
+// anything else never enqueue anything. The Network is enqueued by name even
+// when its UID differs from the owner reference's: that ConfigMap is what
+// keeps a recreated Network in ConfigMapConflict, and its deletion by the
+// garbage collector is the event that Network waits for.
+func (c *Controller) handleConfigMap(obj interface{}) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		utilruntime.HandleError(errUnexpectedObject(obj))
+		return
+	}
+	owner := metav1.GetControllerOf(cm)
+	if owner == nil || owner.Kind != "Network" || !isSamplecrdGroup(owner.APIVersion) {
+		return
+	}
+	network, err := c.networksLister.Networks(cm.Namespace).Get(owner.Name)
+	if err != nil {
+		// The Network is gone; the garbage collector takes the ConfigMap.
+		return
+	}
+	c.enqueueNetwork(network)
+}
+
+// isSamplecrdGroup reports whether an owner reference's apiVersion belongs to
+// this controller's API group, whatever the version.
+func isSamplecrdGroup(apiVersion string) bool {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	return err == nil && gv.Group == samplecrd.GroupName
+}
+
+// errUnexpectedObject reports an informer delivering an object of a type the
+// handler was not registered for, which is a programming error.
+func errUnexpectedObject(obj interface{}) error {
+	return fmt.Errorf("unexpected object of type %T", obj)
+}
