@@ -177,15 +177,8 @@ func NewController(
 		return nil, fmt.Errorf("adding Network event handlers: %w", err)
 	}
 	if _, err := configMapInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.handleConfigMap,
-		UpdateFunc: func(oldObj, newObj interface{}) {
-			// Periodic resyncs send updates with the same ResourceVersion;
-			// nothing changed, so there is nothing to repair.
-			if oldObj.(*corev1.ConfigMap).ResourceVersion == newObj.(*corev1.ConfigMap).ResourceVersion {
-				return
-			}
-			c.handleConfigMap(newObj)
-		},
+		AddFunc:    c.handleConfigMap,
+		UpdateFunc: c.updateConfigMap,
 		DeleteFunc: c.handleConfigMap,
 	}); err != nil {
 		return nil, fmt.Errorf("adding ConfigMap event handlers: %w", err)

@@ -84,6 +84,16 @@ func (c *Controller) enqueueYoungerOverlapping(obj interface{}) {
 	}
 }
 
+// updateConfigMap handles a changed managed ConfigMap. Periodic resyncs send
+// updates with the same ResourceVersion; nothing changed, so there is
+// nothing to repair.
+func (c *Controller) updateConfigMap(oldObj, newObj interface{}) {
+	if oldObj.(*corev1.ConfigMap).ResourceVersion == newObj.(*corev1.ConfigMap).ResourceVersion {
+		return
+	}
+	c.handleConfigMap(newObj)
+}
+
 // handleConfigMap enqueues the Network named as the ConfigMap's controller,
 // so that a deleted or edited ConfigMap is repaired. ConfigMaps controlled by
 // anything else never enqueue anything. The Network is enqueued by name even

@@ -1,0 +1,664 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/diff"
+	kubeinformers "k8s.io/client-go/informers"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2/ktesting"
+	testclock "k8s.io/utils/clock/testing"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
+	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+)
+
+// epoch is the creation time of the oldest Network in these tests; the
+// fake clock reads it plus an hour.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// now is what the fake clock says; conditions written by a sync carry it.
+var now = epoch.Add(time.Hour)
+
+// newNetwork returns a Network created at epoch+age, generation 1.
+func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *samplecrdv1.Network {
+	return &samplecrdv1.Network{
+		TypeMeta: metav1.TypeMeta{APIVersion: samplecrdv1.SchemeGroupVersion.String(), Kind: "Network"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:         namespace,
+			Name:              name,
+			UID:               types.UID(namespace + "-" + name + "-uid"),
+			Generation:        1,
+			ResourceVersion:   "1",
+			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
+		},
+		Spec: samplecrdv1.NetworkSpec{CIDR: cidr, Gateway: gateway},
+	}
+}
+
+// withStatus returns a copy of n whose status says Ready=status/reason at
+// n's generation, as a previous sync at epoch would have left it.
+func withStatus(n *samplecrdv1.Network, status metav1.ConditionStatus, reason, message, configMapName string) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.Status = samplecrdv1.NetworkStatus{
+		ObservedGeneration: n.Generation,
+		ConfigMapName:      configMapName,
+		Conditions: []metav1.Condition{{
+			Type: samplecrdv1.ConditionReady, Status: status, Reason: reason, Message: message,
+			ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(epoch),
+		}},
+	}
+	return n
+}
+
+// synced returns n as it looks after a successful sync.
+func synced(n *samplecrdv1.Network) *samplecrdv1.Network {
+	return withStatus(n, metav1.ConditionTrue, samplecrdv1.ReasonSynced,
+		fmt.Sprintf("ConfigMap %q holds the CNI configuration", n.Name), n.Name)
+}
+
+// ownedConfigMap returns the ConfigMap the controller wants for n.
+func ownedConfigMap(t *testing.T, n *samplecrdv1.Network) *corev1.ConfigMap {
+	t.Helper()
+	subnet, gateway, err := parseSpec(n)
+	if err != nil {
+		t.Fatalf("test Network %s is invalid: %v", n.Name, err)
+	}
+	cm, err := newConfigMap(n, subnet, gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.ResourceVersion = "1"
+	return cm
+}
+
+// parseSpec parses a test Network's spec.
+func parseSpec(n *samplecrdv1.Network) (netip.Prefix, netip.Addr, error) {
+	subnet, err := netip.ParsePrefix(n.Spec.CIDR)
+	if err != nil {
+		return netip.Prefix{}, netip.Addr{}, err
+	}
+	gateway, err := netip.ParseAddr(n.Spec.Gateway)
+	return subnet, gateway, err
+}
+
+// foreignConfigMap returns a ConfigMap named like n that n does not
+// control, with or without the managed-by label.
+func foreignConfigMap(n *samplecrdv1.Network, labelled bool) *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7"},
+		Data:       map[string]string{"owner": "someone else"},
+	}
+	if labelled {
+		cm.Labels = map[string]string{managedByLabel: managedByValue}
+	}
+	return cm
+}
+
+// fixture holds a controller whose caches were filled by hand, and the fake
+// clients behind it.
+type fixture struct {
+	controller *Controller
+	kubeclient *k8sfake.Clientset
+	client     *fake.Clientset
+	recorder   *record.FakeRecorder
+}
+
+// fixtureObjects is what exists before a test: Networks (in the cache and
+// on the server), ConfigMaps in the cache (and on the server), and
+// ConfigMaps only on the server (the cache filters them out).
+type fixtureObjects struct {
+	networks   []*samplecrdv1.Network
+	configMaps []*corev1.ConfigMap
+	unlisted   []*corev1.ConfigMap
+}
+
+func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
+	t.Helper()
+	var kubeObjects, networkObjects []runtime.Object
+	for _, cm := range append(append([]*corev1.ConfigMap{}, objs.configMaps...), objs.unlisted...) {
+		kubeObjects = append(kubeObjects, cm)
+	}
+	for _, n := range objs.networks {
+		networkObjects = append(networkObjects, n)
+	}
+	f := &fixture{
+		kubeclient: k8sfake.NewClientset(kubeObjects...),
+		client:     fake.NewClientset(networkObjects...),
+		recorder:   record.NewFakeRecorder(100),
+	}
+	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
+	c, err := NewController(ctx, f.kubeclient, f.client,
+		networkInformers.Samplecrd().V1().Networks(), kubeInformers.Core().V1().ConfigMaps(),
+		Options{Clock: testclock.NewFakePassiveClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.broadcaster.Shutdown)
+	t.Cleanup(c.workqueue.ShutDown)
+	c.recorder = f.recorder
+	for _, n := range objs.networks {
+		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cm := range objs.configMaps {
+		if err := kubeInformers.Core().V1().ConfigMaps().Informer().GetIndexer().Add(cm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.controller = c
+	return f
+}
+
+// action is the part of a client action a test states: verb, resource,
+// subresource, name, and for writes the object sent.
+type action struct {
+	verb, resource, subresource, name string
+	object                            runtime.Object
+}
+
+func (a action) String() string {
+	s := a.verb + " " + a.resource
+	if a.subresource != "" {
+		s += "/" + a.subresource
+	}
+	return s + " " + a.name
+}
+
+// recorded turns the fake clients' actions into actions, leaving out the
+// informers' list and watch calls.
+func recorded(actions []core.Action) []action {
+	var out []action
+	for _, a := range actions {
+		if a.GetVerb() == "list" || a.GetVerb() == "watch" {
+			continue
+		}
+		got := action{verb: a.GetVerb(), resource: a.GetResource().Resource, subresource: a.GetSubresource()}
+		switch a := a.(type) {
+		case core.CreateAction:
+			got.object = a.GetObject()
+			got.name = a.GetObject().(metav1.Object).GetName()
+		case core.UpdateAction:
+			got.object = a.GetObject()
+			got.name = a.GetObject().(metav1.Object).GetName()
+		case core.GetAction:
+			got.name = a.GetName()
+		}
+		out = append(out, got)
+	}
+	return out
+}
+
+// checkActions fails unless got is exactly want, in order. A want action
+// without an object matches any object; a Network is compared by status.
+func checkActions(t *testing.T, client string, want, got []action) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Errorf("%s actions: want %v, got %v", client, want, got)
+		return
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if w.verb != g.verb || w.resource != g.resource || w.subresource != g.subresource || w.name != g.name {
+			t.Errorf("%s action %d: want %v, got %v", client, i, w, g)
+			continue
+		}
+		if w.object == nil {
+			continue
+		}
+		wantObj, gotObj := comparable(w.object), comparable(g.object)
+		if !equality.Semantic.DeepEqual(wantObj, gotObj) {
+			t.Errorf("%s action %d (%v) object differs (-want +got):\n%s", client, i, w, diff.Diff(wantObj, gotObj))
+		}
+	}
+}
+
+// comparable reduces an object to what the controller decides: a Network's
+// status, or a ConfigMap without its resourceVersion.
+func comparable(obj runtime.Object) interface{} {
+	switch o := obj.(type) {
+	case *samplecrdv1.Network:
+		return o.Status
+	case *corev1.ConfigMap:
+		o = o.DeepCopy()
+		o.ResourceVersion = ""
+		return o
+	}
+	return obj
+}
+
+// drainEvents returns the Events recorded so far, as "Type Reason message".
+func drainEvents(r *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// checkEvents fails unless each recorded Event starts with the wanted
+// "Type Reason" and contains the wanted text after a "|".
+func checkEvents(t *testing.T, want, got []string) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Errorf("events: want %q, got %q", want, got)
+		return
+	}
+	for i, w := range want {
+		prefix, text, _ := strings.Cut(w, "|")
+		if !strings.HasPrefix(got[i], prefix+" ") || !strings.Contains(got[i], text) {
+			t.Errorf("event %d: want %q, got %q", i, w, got[i])
+		}
+	}
+}
+
+// Shorthands for the actions the sync makes.
+func createConfigMap(cm *corev1.ConfigMap) action {
+	return action{verb: "create", resource: "configmaps", name: cm.Name, object: cm}
+}
+func updateConfigMap(cm *corev1.ConfigMap) action {
+	return action{verb: "update", resource: "configmaps", name: cm.Name, object: cm}
+}
+func getConfigMap(name string) action {
+	return action{verb: "get", resource: "configmaps", name: name}
+}
+func updateStatus(n *samplecrdv1.Network) action {
+	return action{verb: "update", resource: "networks", subresource: "status", name: n.Name, object: n}
+}
+
+// after returns the status a sync at now writes: like want, but with
+// transition time now when the Ready status flipped from before.
+func after(before, want *samplecrdv1.Network) *samplecrdv1.Network {
+	want = want.DeepCopy()
+	old := meta.FindStatusCondition(before.Status.Conditions, samplecrdv1.ConditionReady)
+	if old == nil || old.Status != want.Status.Conditions[0].Status {
+		want.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now)
+	}
+	return want
+}
+
+func TestSyncHandler(t *testing.T) {
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	blue6 := newNetwork("default", "blue6", "fd00:10::/64", "fd00:10::1", 0)
+	blueBumped := synced(blue).DeepCopy()
+	blueBumped.Generation, blueBumped.Spec.CIDR, blueBumped.Spec.Gateway = 2, "10.1.0.0/16", "10.1.0.1"
+	invalid := newNetwork("default", "bad", "192.168.0.0/16", "10.0.0.1", 0)
+	invalidMsg := "Invalid spec: spec.gateway: must be an address inside spec.cidr"
+	invalid6 := newNetwork("default", "bad6", "fd00:10::/64", "fd00:10::", 0)
+	older := newNetwork("other", "older", "192.168.0.0/16", "192.168.0.1", 0)
+	younger := newNetwork("default", "younger", "192.168.128.0/17", "192.168.128.1", time.Minute)
+	youngerConflict := "spec.cidr 192.168.128.0/17 overlaps 192.168.0.0/16 of Network other/older"
+	tieA := newNetwork("a", "net", "10.0.0.0/8", "10.0.0.1", 0)
+	tieB := newNetwork("b", "net", "10.1.0.0/16", "10.1.0.1", 0)
+	v6older := newNetwork("default", "v6", "fd00::/8", "fd00::1", 0)
+	v4younger := newNetwork("default", "v4", "10.0.0.0/8", "10.0.0.1", time.Minute)
+	drifted := ownedConfigMap(t, blue)
+	drifted.Data["cni.conflist"] = `{"edited": true}`
+	unlabelledOwned := ownedConfigMap(t, blue)
+	unlabelledOwned.Labels = map[string]string{"team": "a"}
+	repairedLabel := ownedConfigMap(t, blue)
+	repairedLabel.Labels = map[string]string{"team": "a", managedByLabel: managedByValue}
+	staleOwner := ownedConfigMap(t, blue)
+	staleOwner.OwnerReferences[0].UID = "previous-incarnation"
+	cmConflictMsg := `ConfigMap "blue" already exists and is not controlled by this Network`
+	inCMConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict,
+		fmt.Sprintf(MessageResourceExists, "blue"), "")
+
+	tests := []struct {
+		name        string
+		objects     fixtureObjects
+		key         *samplecrdv1.Network
+		wantOutcome syncOutcome
+		wantKube    func() []action
+		wantNetwork []action
+		wantEvents  []string
+	}{
+		{
+			name:        "a new IPv4 Network gets its ConfigMap, Ready=True and a Synced Event",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue))} },
+			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{`Normal Synced|ConfigMap "blue" holds the CNI configuration for 192.168.0.0/16`},
+		},
+		{
+			name:        "a new IPv6 Network gets its ConfigMap, Ready=True and a Synced Event",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue6}},
+			key:         blue6,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue6))} },
+			wantNetwork: []action{updateStatus(after(blue6, synced(blue6)))},
+			wantEvents:  []string{`Normal Synced|fd00:10::/64`},
+		},
+		{
+			name: "a sync that finds everything in order makes no API calls and no Events",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{synced(blue)},
+				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+		},
+		{
+			name: "a ConfigMap whose data drifted is updated back, status unchanged",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{synced(blue)},
+				configMaps: []*corev1.ConfigMap{drifted},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{updateConfigMap(ownedConfigMap(t, blue))} },
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a deleted ConfigMap is created again",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{synced(blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue))} },
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "an owned ConfigMap that lost its label (so is not cached) gets the label back, other labels kept",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{synced(blue)},
+				unlisted: []*corev1.ConfigMap{unlabelledOwned},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantKube: func() []action {
+				return []action{createConfigMap(ownedConfigMap(t, blue)), getConfigMap("blue"), updateConfigMap(repairedLabel)}
+			},
+			wantEvents: []string{"Normal Synced"},
+		},
+		{
+			name: "a spec change updates the ConfigMap and observedGeneration",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{blueBumped},
+				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+			},
+			key:         blueBumped,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{updateConfigMap(ownedConfigMap(t, blueBumped))} },
+			wantNetwork: []action{updateStatus(synced(blueBumped))},
+			wantEvents:  []string{"Normal Synced|10.1.0.0/16"},
+		},
+		{
+			name:        "an invalid spec is reported as InvalidSpec with a Warning, and no ConfigMap is written",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{invalid}},
+			key:         invalid,
+			wantOutcome: outcomeInvalid,
+			wantNetwork: []action{updateStatus(after(invalid, withStatus(invalid, metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec,
+				invalidMsg+". Fix the spec; the controller retries when it changes", "")))},
+			wantEvents: []string{"Warning InvalidSpec|" + invalidMsg},
+		},
+		{
+			name:        "an invalid IPv6 spec (gateway is the network address) is reported as InvalidSpec",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{invalid6}},
+			key:         invalid6,
+			wantOutcome: outcomeInvalid,
+			wantNetwork: []action{updateStatus(after(invalid6, withStatus(invalid6, metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec,
+				"Invalid spec: spec.gateway: must not be the network address of spec.cidr. Fix the spec; the controller retries when it changes", "")))},
+			wantEvents: []string{"Warning InvalidSpec|must not be the network address"},
+		},
+		{
+			name: "an invalid spec already reported makes no API calls and no Events",
+			objects: fixtureObjects{networks: []*samplecrdv1.Network{withStatus(invalid, metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec,
+				invalidMsg+". Fix the spec; the controller retries when it changes", "")}},
+			key:         invalid,
+			wantOutcome: outcomeInvalid,
+		},
+		{
+			name: "a Network that became invalid keeps its existing ConfigMap untouched",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{func() *samplecrdv1.Network {
+					n := synced(blue)
+					n.Spec.Gateway = "10.0.0.1"
+					n.Generation = 2
+					return n
+				}()},
+				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeInvalid,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}},
+			wantEvents:  []string{"Warning InvalidSpec"},
+		},
+		{
+			name:        "a younger overlapping Network gets CIDRConflict naming the older one, across namespaces",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{synced(older), younger}},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{updateStatus(after(younger, withStatus(younger, metav1.ConditionFalse, samplecrdv1.ReasonCIDRConflict,
+				fmt.Sprintf(MessageCIDRConflict, "192.168.128.0/17", "192.168.0.0/16", "other/older", "other/older"), "")))},
+			wantEvents: []string{"Warning CIDRConflict|" + youngerConflict},
+		},
+		{
+			name:        "the older of two overlapping Networks wins and becomes Ready",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{older, younger}},
+			key:         older,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, older))} },
+			wantNetwork: []action{updateStatus(after(older, synced(older)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name:        "equal creation times are broken by namespace/name: b/net loses to a/net",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{tieA, tieB}},
+			key:         tieB,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "net"}},
+			wantEvents:  []string{"Warning CIDRConflict|of Network a/net"},
+		},
+		{
+			name:        "IPv4 and IPv6 Networks never conflict",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{v6older, v4younger}},
+			key:         v4younger,
+			wantOutcome: outcomeSuccess,
+			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, v4younger))} },
+			wantNetwork: []action{updateStatus(after(v4younger, synced(v4younger)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a cached ConfigMap controlled by someone else is left alone: ConfigMapConflict and ErrResourceExists",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{blue},
+				configMaps: []*corev1.ConfigMap{foreignConfigMap(blue, true)},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
+			wantEvents:  []string{"Warning ErrResourceExists|" + cmConflictMsg},
+		},
+		{
+			name: "an unlabelled foreign ConfigMap is found after the create fails and is left alone",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{blue},
+				unlisted: []*corev1.ConfigMap{foreignConfigMap(blue, false)},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantKube: func() []action {
+				return []action{createConfigMap(ownedConfigMap(t, blue)), getConfigMap("blue")}
+			},
+			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
+			wantEvents:  []string{"Warning ErrResourceExists|" + cmConflictMsg},
+		},
+		{
+			name: "a ConfigMap owned by an earlier Network of the same name is not this Network's",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{blue},
+				configMaps: []*corev1.ConfigMap{staleOwner},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
+			wantEvents:  []string{"Warning ErrResourceExists"},
+		},
+		{
+			name: "a ConfigMapConflict already reported is rechecked with a read only",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{inCMConflict},
+				unlisted: []*corev1.ConfigMap{foreignConfigMap(blue, false)},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantKube:    func() []action { return []action{getConfigMap("blue")} },
+		},
+		{
+			name:        "once the foreign ConfigMap is gone the Network gets its own and becomes Ready",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{inCMConflict}},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantKube: func() []action {
+				return []action{getConfigMap("blue"), createConfigMap(ownedConfigMap(t, blue))}
+			},
+			wantNetwork: []action{updateStatus(after(inCMConflict, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name:        "a Network that no longer exists needs no API calls",
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, tc.objects)
+			// Objects given to the fixture are cached copies: prove the sync
+			// never writes to them.
+			before := make([]runtime.Object, 0, len(tc.objects.networks))
+			for _, n := range tc.objects.networks {
+				before = append(before, n.DeepCopy())
+			}
+
+			outcome, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(tc.key))
+			if err != nil {
+				t.Fatalf("sync failed: %v", err)
+			}
+			if outcome != tc.wantOutcome {
+				t.Errorf("outcome = %q, want %q", outcome, tc.wantOutcome)
+			}
+			var wantKube []action
+			if tc.wantKube != nil {
+				wantKube = tc.wantKube()
+			}
+			checkActions(t, "kube", wantKube, recorded(f.kubeclient.Actions()))
+			checkActions(t, "network", tc.wantNetwork, recorded(f.client.Actions()))
+			checkEvents(t, tc.wantEvents, drainEvents(f.recorder))
+			for i, n := range tc.objects.networks {
+				if !equality.Semantic.DeepEqual(before[i], n) {
+					t.Errorf("the sync mutated cached Network %s", n.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestForeignConfigMapIsLeftByteForByte(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	foreign := foreignConfigMap(blue, false)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, unlisted: []*corev1.ConfigMap{foreign}})
+
+	if _, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(blue)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.kubeclient.CoreV1().ConfigMaps("default").Get(ctx, "blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(got, foreign) {
+		t.Errorf("foreign ConfigMap changed:\n%s", diff.Diff(foreign, got))
+	}
+}
+
+func TestTransientErrorsAreRequeuedWithBackoff(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+	f.kubeclient.PrependReactor("create", "configmaps", func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("etcd is down")
+	})
+	key := cache.MetaObjectToName(blue)
+	f.controller.workqueue.Add(key)
+
+	if !f.controller.processNextWorkItem(ctx) {
+		t.Fatal("queue shut down")
+	}
+	if got := f.controller.workqueue.NumRequeues(key); got != 1 {
+		t.Errorf("NumRequeues = %d, want 1 (the failed key goes back with backoff)", got)
+	}
+	checkActions(t, "network", nil, recorded(f.client.Actions()))
+	checkEvents(t, nil, drainEvents(f.recorder))
+}
+
+func TestPermanentProblemsAreNotRequeued(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	invalid := newNetwork("default", "bad", "192.168.0.0/16", "10.0.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{invalid}})
+	key := cache.MetaObjectToName(invalid)
+	f.controller.workqueue.Add(key)
+
+	f.controller.processNextWorkItem(ctx)
+	if got := f.controller.workqueue.NumRequeues(key); got != 0 {
+		t.Errorf("NumRequeues = %d, want 0", got)
+	}
+	if got := f.controller.workqueue.Len(); got != 0 {
+		t.Errorf("queue length = %d, want 0", got)
+	}
+}
+
+func TestStatusConflictIsTransient(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+	f.client.PrependReactor("update", "networks", func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewConflict(samplecrdv1.Resource("networks"), "blue", errors.New("stale"))
+	})
+	outcome, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(blue))
+	if err == nil || outcome != outcomeError {
+		t.Fatalf("got outcome %q, err %v; want a transient error", outcome, err)
+	}
+	checkEvents(t, nil, drainEvents(f.recorder))
+}
+
+func TestObserveSyncSeesEveryOutcome(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	invalid := newNetwork("default", "bad", "192.168.0.0/16", "10.0.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{invalid}})
+	var seen []syncOutcome
+	f.controller.opts.ObserveSync = func(o syncOutcome, _ time.Duration) { seen = append(seen, o) }
+	f.controller.workqueue.Add(cache.MetaObjectToName(invalid))
+	f.controller.processNextWorkItem(ctx)
+	if len(seen) != 1 || seen[0] != outcomeInvalid {
+		t.Errorf("observed %v, want [invalid]", seen)
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+)
+
+// queued empties the controller's queue and returns the keys it held, sorted.
+func queued(c *Controller) []string {
+	var keys []string
+	for c.workqueue.Len() > 0 {
+		key, _ := c.workqueue.Get()
+		keys = append(keys, key.String())
+		c.workqueue.Done(key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestNetworkEventHandlers(t *testing.T) {
+	old := newNetwork("default", "old", "10.0.0.0/8", "10.0.0.1", 0)
+	mid := newNetwork("other", "mid", "10.1.0.0/16", "10.1.0.1", time.Minute)
+	young := newNetwork("default", "young", "10.1.2.0/24", "10.1.2.1", 2*time.Minute)
+	elsewhere := newNetwork("default", "elsewhere", "172.16.0.0/12", "172.16.0.1", 3*time.Minute)
+	all := []*samplecrdv1.Network{old, mid, young, elsewhere}
+
+	bumped := func(n *samplecrdv1.Network, cidr, gateway string) *samplecrdv1.Network {
+		n = n.DeepCopy()
+		n.ResourceVersion = "2"
+		n.Spec.CIDR, n.Spec.Gateway = cidr, gateway
+		return n
+	}
+
+	tests := []struct {
+		name string
+		fire func(c *Controller)
+		want []string
+	}{
+		{
+			name: "an added Network is enqueued with the younger Networks it overlaps",
+			fire: func(c *Controller) { c.addNetwork(old) },
+			want: []string{"default/old", "default/young", "other/mid"},
+		},
+		{
+			name: "an added Network does not enqueue older overlapping ones",
+			fire: func(c *Controller) { c.addNetwork(young) },
+			want: []string{"default/young"},
+		},
+		{
+			name: "a resync update (same resourceVersion) enqueues nothing",
+			fire: func(c *Controller) { c.updateNetwork(old, old.DeepCopy()) },
+			want: nil,
+		},
+		{
+			name: "an update that keeps the CIDR enqueues only the Network",
+			fire: func(c *Controller) { c.updateNetwork(mid, bumped(mid, mid.Spec.CIDR, "10.1.0.2")) },
+			want: []string{"other/mid"},
+		},
+		{
+			name: "a CIDR change enqueues the younger Networks overlapping the old or the new CIDR",
+			fire: func(c *Controller) { c.updateNetwork(mid, bumped(mid, "172.16.0.0/16", "172.16.0.1")) },
+			want: []string{"default/elsewhere", "default/young", "other/mid"},
+		},
+		{
+			name: "a deleted Network enqueues itself and the younger Networks it was blocking",
+			fire: func(c *Controller) { c.deleteNetwork(mid) },
+			want: []string{"default/young", "other/mid"},
+		},
+		{
+			name: "a tombstone is unwrapped like a deleted Network",
+			fire: func(c *Controller) {
+				c.deleteNetwork(cache.DeletedFinalStateUnknown{Key: "other/mid", Obj: mid})
+			},
+			want: []string{"default/young", "other/mid"},
+		},
+		{
+			name: "a tombstone holding something else is ignored",
+			fire: func(c *Controller) { c.deleteNetwork(cache.DeletedFinalStateUnknown{Key: "x/y", Obj: "junk"}) },
+			want: nil,
+		},
+		{
+			name: "an invalid CIDR enqueues only the Network itself",
+			fire: func(c *Controller) { c.addNetwork(newNetwork("default", "bad", "10.0.0.1/8", "10.0.0.2", time.Hour)) },
+			want: []string{"default/bad"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, fixtureObjects{networks: all})
+			tc.fire(f.controller)
+			if got := queued(f.controller); !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigMapEventHandlers(t *testing.T) {
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	owned := ownedConfigMap(t, blue)
+	ownedUpdated := owned.DeepCopy()
+	ownedUpdated.ResourceVersion = "2"
+	ownerGone := ownedConfigMap(t, newNetwork("default", "gone", "10.0.0.0/8", "10.0.0.1", 0))
+	otherKind := owned.DeepCopy()
+	otherKind.OwnerReferences[0].Kind = "Deployment"
+	otherKind.OwnerReferences[0].APIVersion = "apps/v1"
+	otherGroup := owned.DeepCopy()
+	otherGroup.OwnerReferences[0].APIVersion = "example.com/v1"
+	notController := owned.DeepCopy()
+	notController.OwnerReferences[0].Controller = nil
+	staleUID := owned.DeepCopy()
+	staleUID.OwnerReferences[0].UID = "previous-incarnation"
+
+	tests := []struct {
+		name string
+		fire func(c *Controller)
+		want []string
+	}{
+		{name: "a deleted owned ConfigMap enqueues its Network", fire: func(c *Controller) { c.handleConfigMap(owned) }, want: []string{"default/blue"}},
+		{name: "a tombstone of an owned ConfigMap enqueues its Network", fire: func(c *Controller) {
+			c.handleConfigMap(cache.DeletedFinalStateUnknown{Key: "default/blue", Obj: owned})
+		}, want: []string{"default/blue"}},
+		{name: "a ConfigMap whose owner Network is gone enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(ownerGone) }},
+		{name: "a ConfigMap controlled by another kind enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(otherKind) }},
+		{name: "a ConfigMap controlled by a Network of another group enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(otherGroup) }},
+		{name: "a ConfigMap merely owned, not controlled, enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(notController) }},
+		{name: "a ConfigMap without owner enqueues nothing", fire: func(c *Controller) {
+			c.handleConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}})
+		}},
+		{name: "a ConfigMap of an earlier Network with the same name enqueues the current one", fire: func(c *Controller) { c.handleConfigMap(staleUID) }, want: []string{"default/blue"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+			tc.fire(f.controller)
+			if got := queued(f.controller); !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("a ConfigMap resync update (same resourceVersion) enqueues nothing", func(t *testing.T) {
+		_, ctx := ktesting.NewTestContext(t)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+		f.controller.updateConfigMap(owned, owned.DeepCopy())
+		if got := queued(f.controller); got != nil {
+			t.Errorf("queued %v, want nothing", got)
+		}
+	})
+	t.Run("a ConfigMap update with a new resourceVersion enqueues its Network", func(t *testing.T) {
+		_, ctx := ktesting.NewTestContext(t)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+		f.controller.updateConfigMap(owned, ownedUpdated)
+		if got := queued(f.controller); !slices.Equal(got, []string{"default/blue"}) {
+			t.Errorf("queued %v, want [default/blue]", got)
+		}
+	})
+}
