@@ -21,6 +21,7 @@ export GOBIN="${GOBIN:-${XDG_CACHE_HOME:-${HOME}/.cache}/network-controller/code
 mkdir -p "${GOBIN}"
 
 CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+[[ -d "${CODEGEN_PKG}" ]] || { echo "k8s.io/code-generator is not in go.mod's module graph (see the tool directives)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source "${CODEGEN_PKG}/kube_codegen.sh"
 

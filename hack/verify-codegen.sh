@@ -8,10 +8,13 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "${tmp}"' EXIT
 
 # Copy the tracked and untracked-but-not-ignored files, without .git or state.
+# Files deleted from the work tree but still tracked are skipped; the
+# generator recreates what it owns.
 (cd "${REPO_ROOT}" && git ls-files -z --cached --others --exclude-standard) |
-    (cd "${REPO_ROOT}" && xargs -0 cp --parents -t "${tmp}" 2>/dev/null || true)
-# Files deleted from the work tree but still tracked are listed and fail to
-# copy; that is fine, the generator recreates what it owns.
+    while IFS= read -r -d '' f; do
+        [[ -e "${REPO_ROOT}/${f}" ]] && printf '%s\0' "${f}"
+    done |
+    (cd "${REPO_ROOT}" && xargs -0 cp --parents -t "${tmp}")
 
 OUTPUT_ROOT="${tmp}" "${REPO_ROOT}/hack/update-codegen.sh"
 
