@@ -199,6 +199,10 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	logger.Info("Waiting for informer caches to sync")
 	if ok := cache.WaitForCacheSync(ctx.Done(), c.networksSynced, c.configMapsSynced); !ok {
 		c.workqueue.ShutDown()
+		if ctx.Err() != nil {
+			// Asked to stop before the caches filled: not a failure.
+			return nil
+		}
 		return errors.New("failed to wait for caches to sync")
 	}
 

@@ -12,6 +12,7 @@ import (
 
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -60,35 +61,49 @@ func run(ctx context.Context, f flags) error {
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.UserAgent = controllerAgentName
 
-	kubeCfg := *cfg
+	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{})
+	if err != nil {
+		return err
+	}
+	defer start(ctx)()
+	return controller.Run(ctx, f.workers)
+}
+
+// newController wires a Controller to clients and informers for cfg. The
+// returned start function starts the informers and returns a function that
+// waits for them to stop; tests use the same wiring as the binary.
+func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
+	kubeCfg := rest.CopyConfig(cfg)
 	// Built-in types speak protobuf, which is cheaper to encode and decode
 	// than JSON; custom resources do not, so the Network client keeps JSON.
 	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
-	kubeClient, err := kubernetes.NewForConfig(&kubeCfg)
+	kubeClient, err := kubernetes.NewForConfig(kubeCfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	networkClient, err := clientset.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 
-	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, f.resyncPeriod,
+	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 		kubeinformers.WithTweakListOptions(selectManagedConfigMaps))
-	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, f.resyncPeriod)
+	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, resync)
 
 	controller, err := NewController(ctx, kubeClient, networkClient,
 		networkInformerFactory.Samplecrd().V1().Networks(),
 		kubeInformerFactory.Core().V1().ConfigMaps(),
-		Options{})
+		opts)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-
-	kubeInformerFactory.Start(ctx.Done())
-	networkInformerFactory.Start(ctx.Done())
-	defer kubeInformerFactory.Shutdown()
-	defer networkInformerFactory.Shutdown()
-
-	return controller.Run(ctx, f.workers)
+	start := func(ctx context.Context) func() {
+		kubeInformerFactory.Start(ctx.Done())
+		networkInformerFactory.Start(ctx.Done())
+		return func() {
+			kubeInformerFactory.Shutdown()
+			networkInformerFactory.Shutdown()
+		}
+	}
+	return controller, start, nil
 }

@@ -1,0 +1,498 @@
+package main
+
+// Integration tests: the controller runs in-process against a real
+// kube-apiserver and etcd started by controller-runtime's envtest, using the
+// binaries hack/k8s/install.sh builds (KUBEBUILDER_ASSETS). They skip under
+// go test -short. There is no kube-controller-manager here, so no garbage
+// collection: the end-to-end test (test/e2e) covers that.
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2/ktesting"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
+	"github.com/samplecrd/network-controller/pkg/netspec"
+)
+
+// apiserver is the shared control plane of the integration tests; nil under
+// -short.
+var apiserver *rest.Config
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "integration tests need KUBEBUILDER_ASSETS=$(hack/k8s/install.sh) (make test sets it); use -short for unit tests only")
+		os.Exit(2)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{"artifacts/examples/crd.yaml"},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the envtest control plane:", err)
+		// A half-started control plane (say, the CRD was refused) still
+		// has processes to stop.
+		_ = env.Stop()
+		os.Exit(1)
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	apiserver = cfg
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the envtest control plane:", err)
+	}
+	os.Exit(code)
+}
+
+// env is one integration test's view of the control plane: clients and a
+// namespace of its own.
+type env struct {
+	t         *testing.T
+	ctx       context.Context
+	kube      kubernetes.Interface
+	networks  clientset.Interface
+	namespace string
+}
+
+// newEnv skips under -short, otherwise creates a namespace for the test.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if apiserver == nil {
+		t.Skip("integration test: needs a real API server (skipped under -short)")
+	}
+	_, ctx := ktesting.NewTestContext(t)
+	e := &env{
+		t:         t,
+		ctx:       ctx,
+		kube:      kubernetes.NewForConfigOrDie(apiserver),
+		networks:  clientset.NewForConfigOrDie(apiserver),
+		namespace: strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name())),
+	}
+	if len(e.namespace) > 60 {
+		e.namespace = e.namespace[:60]
+	}
+	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.namespace}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a namespace controller nothing empties a deleted namespace, so
+	// delete the test's Networks: later tests must not see them.
+	t.Cleanup(func() {
+		err := e.networks.SamplecrdV1().Networks(e.namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		if err != nil {
+			t.Errorf("cleaning up Networks: %v", err)
+		}
+	})
+	return e
+}
+
+// writeCounter counts the requests that change something; a controller
+// that finds everything in order must send none.
+type writeCounter struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet {
+			w.mu.Lock()
+			w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+			w.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (w *writeCounter) get() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.writes)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// runningController is a controller started by startController.
+type runningController struct {
+	controller *Controller
+	writes     *writeCounter
+	stop       func()
+}
+
+// startController runs the controller in-process with the binary's wiring
+// until the test ends or stop is called. opts.ConflictRecheckPeriod is
+// short so ConfigMapConflict tests do not wait a minute.
+func (e *env) startController(opts Options) *runningController {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	cfg := rest.CopyConfig(apiserver)
+	counter := &writeCounter{}
+	cfg.Wrap(counter.wrap)
+	controller, start, err := newController(ctx, cfg, time.Hour, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	informersDone := start(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- controller.Run(ctx, 4) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-runDone; err != nil {
+				e.t.Errorf("controller.Run: %v", err)
+			}
+			informersDone()
+		})
+	}
+	e.t.Cleanup(stop)
+	return &runningController{controller: controller, writes: counter, stop: stop}
+}
+
+// create creates a Network in the test's namespace.
+func (e *env) create(name, cidr, gateway string) *samplecrdv1.Network {
+	e.t.Helper()
+	n, err := e.networks.SamplecrdV1().Networks(e.namespace).Create(e.ctx, &samplecrdv1.Network{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       samplecrdv1.NetworkSpec{CIDR: cidr, Gateway: gateway},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatalf("creating Network %s: %v", name, err)
+	}
+	return n
+}
+
+// waitFor polls until cond holds, failing the test after 30 s with what
+// cond last said.
+func (e *env) waitFor(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(e.ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		ok, state := cond()
+		last = state
+		return ok, nil
+	})
+	if err != nil {
+		e.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+	}
+}
+
+// waitForReady waits until the Network's Ready condition has the status
+// and reason given, at the Network's current generation, and returns it.
+func (e *env) waitForReady(name string, status metav1.ConditionStatus, reason string) *samplecrdv1.Network {
+	e.t.Helper()
+	var n *samplecrdv1.Network
+	e.waitFor(fmt.Sprintf("Network %s Ready=%s/%s", name, status, reason), func() (bool, string) {
+		var err error
+		n, err = e.networks.SamplecrdV1().Networks(e.namespace).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(n.Status.Conditions, samplecrdv1.ConditionReady)
+		ok := c != nil && c.Status == status && c.Reason == reason &&
+			n.Status.ObservedGeneration == n.Generation && c.ObservedGeneration == n.Generation
+		return ok, fmt.Sprintf("generation %d, status %+v", n.Generation, n.Status)
+	})
+	return n
+}
+
+// configMap returns the ConfigMap named name in the test's namespace.
+func (e *env) configMap(name string) (*corev1.ConfigMap, error) {
+	return e.kube.CoreV1().ConfigMaps(e.namespace).Get(e.ctx, name, metav1.GetOptions{})
+}
+
+// waitForConfigMapData waits until the ConfigMap's CNI configuration
+// mentions text.
+func (e *env) waitForConfigMapData(name, text string) *corev1.ConfigMap {
+	e.t.Helper()
+	var cm *corev1.ConfigMap
+	e.waitFor(fmt.Sprintf("ConfigMap %s to contain %q", name, text), func() (bool, string) {
+		var err error
+		cm, err = e.configMap(name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(cm.Data["cni.conflist"], text), fmt.Sprint(cm.Data)
+	})
+	return cm
+}
+
+// waitForEvent waits for an Event on the Network with the given type and
+// reason whose message contains text.
+func (e *env) waitForEvent(name, eventType, reason, text string) {
+	e.t.Helper()
+	selector := fields.Set{"involvedObject.kind": "Network", "involvedObject.name": name, "reason": reason}.AsSelector().String()
+	e.waitFor(fmt.Sprintf("%s Event %s on %s", eventType, reason, name), func() (bool, string) {
+		events, err := e.kube.CoreV1().Events(e.namespace).List(e.ctx, metav1.ListOptions{FieldSelector: selector})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, ev := range events.Items {
+			if ev.Type == eventType && strings.Contains(ev.Message, text) {
+				return true, ""
+			}
+			seen = append(seen, ev.Type+" "+ev.Message)
+		}
+		return false, fmt.Sprint(seen)
+	})
+}
+
+func TestIntegrationCreateMakesConfigMapAndReady(t *testing.T) {
+	e := newEnv(t)
+	e.startController(Options{})
+	for _, tc := range []struct{ name, cidr, gateway string }{
+		{"v4", "10.10.0.0/16", "10.10.0.1"},
+		{"v6", "fd00:10:10::/64", "fd00:10:10::1"},
+	} {
+		n := e.create(tc.name, tc.cidr, tc.gateway)
+		ready := e.waitForReady(tc.name, metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+		if ready.Status.ConfigMapName != tc.name {
+			t.Errorf("%s: status.configMapName = %q, want %q", tc.name, ready.Status.ConfigMapName, tc.name)
+		}
+		cm := e.waitForConfigMapData(tc.name, `"subnet": "`+tc.cidr+`"`)
+		if !strings.Contains(cm.Data["cni.conflist"], `"gateway": "`+tc.gateway+`"`) {
+			t.Errorf("%s: ConfigMap lacks the gateway:\n%s", tc.name, cm.Data["cni.conflist"])
+		}
+		if owner := metav1.GetControllerOf(cm); owner == nil || owner.UID != n.UID {
+			t.Errorf("%s: ConfigMap controller = %+v, want the Network (UID %s)", tc.name, owner, n.UID)
+		}
+		e.waitForEvent(tc.name, corev1.EventTypeNormal, SuccessSynced, tc.cidr)
+	}
+}
+
+func TestIntegrationCIDRChangeUpdatesConfigMap(t *testing.T) {
+	e := newEnv(t)
+	e.startController(Options{})
+	e.create("net", "10.20.0.0/16", "10.20.0.1")
+	e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+
+	n, err := e.networks.SamplecrdV1().Networks(e.namespace).Get(e.ctx, "net", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.CIDR, n.Spec.Gateway = "10.21.0.0/16", "10.21.0.1"
+	if _, err := e.networks.SamplecrdV1().Networks(e.namespace).Update(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	updated := e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	if updated.Generation != 2 || updated.Status.ObservedGeneration != 2 {
+		t.Errorf("generation %d, observedGeneration %d; want 2 and 2", updated.Generation, updated.Status.ObservedGeneration)
+	}
+	e.waitForConfigMapData("net", `"subnet": "10.21.0.0/16"`)
+}
+
+func TestIntegrationDriftIsRepaired(t *testing.T) {
+	e := newEnv(t)
+	e.startController(Options{})
+	e.create("net", "10.30.0.0/16", "10.30.0.1")
+	e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	want := e.waitForConfigMapData("net", "10.30.0.0/16").Data
+
+	t.Run("edited data is written back", func(t *testing.T) {
+		cm, err := e.configMap("net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Data = map[string]string{"cni.conflist": "{}"}
+		if _, err := e.kube.CoreV1().ConfigMaps(e.namespace).Update(e.ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		repaired := e.waitForConfigMapData("net", "10.30.0.0/16")
+		if repaired.Data["cni.conflist"] != want["cni.conflist"] {
+			t.Errorf("repaired data differs:\n%s", repaired.Data["cni.conflist"])
+		}
+	})
+	t.Run("a deleted ConfigMap is recreated", func(t *testing.T) {
+		if err := e.kube.CoreV1().ConfigMaps(e.namespace).Delete(e.ctx, "net", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitForConfigMapData("net", "10.30.0.0/16")
+	})
+}
+
+func TestIntegrationForeignConfigMapIsLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	e.startController(Options{ConflictRecheckPeriod: time.Second})
+	foreign, err := e.kube.CoreV1().ConfigMaps(e.namespace).Create(e.ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "taken"},
+		Data:       map[string]string{"owner": "another team"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.create("taken", "10.40.0.0/16", "10.40.0.1")
+	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict)
+	e.waitForEvent("taken", corev1.EventTypeWarning, ErrResourceExists, `ConfigMap "taken" already exists`)
+
+	after, err := e.configMap("taken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != foreign.ResourceVersion || after.Data["owner"] != "another team" || len(after.OwnerReferences) != 0 {
+		t.Errorf("foreign ConfigMap was modified: %+v", after)
+	}
+
+	// Once its owner removes it, the recheck finds the name free.
+	if err := e.kube.CoreV1().ConfigMaps(e.namespace).Delete(e.ctx, "taken", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitForReady("taken", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	e.waitForConfigMapData("taken", "10.40.0.0/16")
+}
+
+func TestIntegrationOlderOverlappingNetworkWins(t *testing.T) {
+	e := newEnv(t)
+	e.startController(Options{})
+	e.create("older", "10.50.0.0/16", "10.50.0.1")
+	e.waitForReady("older", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	// Creation timestamps have one-second resolution: make "newer" newer.
+	time.Sleep(1100 * time.Millisecond)
+	e.create("newer", "10.50.128.0/17", "10.50.128.1")
+	conflicted := e.waitForReady("newer", metav1.ConditionFalse, samplecrdv1.ReasonCIDRConflict)
+	cond := meta.FindStatusCondition(conflicted.Status.Conditions, samplecrdv1.ConditionReady)
+	if !strings.Contains(cond.Message, e.namespace+"/older") {
+		t.Errorf("conflict message %q does not name the older Network", cond.Message)
+	}
+	e.waitForEvent("newer", corev1.EventTypeWarning, samplecrdv1.ReasonCIDRConflict, "overlaps 10.50.0.0/16")
+	if _, err := e.configMap("newer"); !apierrors.IsNotFound(err) {
+		t.Errorf("a conflicting Network got a ConfigMap (err %v)", err)
+	}
+
+	if err := e.networks.SamplecrdV1().Networks(e.namespace).Delete(e.ctx, "older", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitForReady("newer", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	e.waitForConfigMapData("newer", "10.50.128.0/17")
+}
+
+func TestIntegrationInvalidNetworksAreRefusedWithTheGoMessages(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name, cidr, gateway string
+		// want are texts the API server's error must contain; when the
+		// case is a CEL rule, pkg/netspec's messages are checked too.
+		want []string
+	}{
+		{"non-canonical CIDR", "192.168.0.1/16", "192.168.0.2", []string{netspec.MsgCIDRNotCanonical}},
+		{"non-canonical IPv6 CIDR", "fd00:0:0::/64", "fd00::1", []string{netspec.MsgCIDRNotCanonical}},
+		{"garbage CIDR", "not-a-cidr", "192.168.0.1", []string{netspec.MsgCIDRInvalid}},
+		{"garbage gateway", "192.168.0.0/16", "gateway", []string{netspec.MsgGatewayInvalid}},
+		{"gateway outside", "192.168.0.0/16", "10.0.0.1", []string{netspec.MsgGatewayOutside}},
+		{"gateway is the network address", "192.168.0.0/16", "192.168.0.0", []string{netspec.MsgGatewayNetwork}},
+		{"gateway is the broadcast address", "192.168.0.0/24", "192.168.0.255", []string{netspec.MsgGatewayBroadcast}},
+		{"IPv6 gateway is the network address", "fd00:1::/64", "fd00:1::", []string{netspec.MsgGatewayNetwork}},
+		{"family mismatch v4 CIDR v6 gateway", "192.168.0.0/16", "fd00::1", []string{netspec.MsgGatewayFamily}},
+		{"family mismatch v6 CIDR v4 gateway", "fd00::/64", "192.168.0.1", []string{netspec.MsgGatewayFamily}},
+		{"missing CIDR", "", "192.168.0.1", []string{"spec.cidr"}},
+		{"missing gateway", "192.168.0.0/16", "", []string{"spec.gateway"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := map[string]interface{}{}
+			if tc.cidr != "" {
+				spec["cidr"] = tc.cidr
+			}
+			if tc.gateway != "" {
+				spec["gateway"] = tc.gateway
+			}
+			body := map[string]interface{}{
+				"apiVersion": samplecrdv1.SchemeGroupVersion.String(), "kind": "Network",
+				"metadata": map[string]interface{}{"name": "bad"}, "spec": spec,
+			}
+			err := e.networks.SamplecrdV1().RESTClient().Post().Namespace(e.namespace).Resource("networks").
+				Body(mustJSON(t, body)).Do(e.ctx).Error()
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if tc.cidr == "" || tc.gateway == "" {
+				return
+			}
+			// The controller's own check must say the same thing.
+			for _, v := range netspec.Validate(tc.cidr, tc.gateway) {
+				if !strings.Contains(err.Error(), v.Field+": Invalid value") || !strings.Contains(err.Error(), v.Message) {
+					t.Errorf("API server error %q lacks the controller's %q", err, v)
+				}
+			}
+		})
+	}
+	t.Run("the classic example is accepted", func(t *testing.T) {
+		e.create("example-network", "192.168.0.0/16", "192.168.0.1")
+	})
+}
+
+func TestIntegrationRestartMakesNoWrites(t *testing.T) {
+	e := newEnv(t)
+	first := e.startController(Options{})
+	for i := range 5 {
+		e.create(fmt.Sprintf("net-%d", i), fmt.Sprintf("10.6%d.0.0/16", i), fmt.Sprintf("10.6%d.0.1", i))
+	}
+	// Two stable states that are not Ready: a CIDR conflict and a foreign
+	// ConfigMap (whose recheck reads but must not write).
+	time.Sleep(1100 * time.Millisecond)
+	e.create("overlapping", "10.60.0.0/24", "10.60.0.1")
+	if _, err := e.kube.CoreV1().ConfigMaps(e.namespace).Create(e.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.create("taken", "10.70.0.0/16", "10.70.0.1")
+	for i := range 5 {
+		e.waitForReady(fmt.Sprintf("net-%d", i), metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	}
+	e.waitForReady("overlapping", metav1.ConditionFalse, samplecrdv1.ReasonCIDRConflict)
+	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict)
+	first.stop()
+
+	second := e.startController(Options{ConflictRecheckPeriod: 500 * time.Millisecond})
+	// Wait until the new controller has synced every Network, and a little
+	// longer for anything it might still send.
+	e.waitFor("the restarted controller to drain its queue", func() (bool, string) {
+		q := second.controller.workqueue
+		return second.controller.networksSynced() && q.Len() == 0, fmt.Sprintf("queue length %d", q.Len())
+	})
+	time.Sleep(2 * time.Second)
+	if writes := second.writes.get(); len(writes) != 0 {
+		t.Errorf("a restart with everything in order made %d writes: %v", len(writes), writes)
+	}
+}
+
+// mustJSON encodes v for a raw request body.
+func mustJSON(t *testing.T, v interface{}) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
