@@ -1,0 +1,63 @@
+# The README explains every target. `make run-local` and `make test` are all a
+# newcomer needs; both work without a cluster, Docker or downloads beyond Go
+# modules.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BIN := bin/network-controller
+GO_PACKAGES := ./...
+
+.PHONY: all
+all: build
+
+.PHONY: build
+build: ## Build the controller binary into bin/.
+	go build -o $(BIN) .
+
+.PHONY: run-local
+run-local: ## Start a local control plane, install the CRD and run the controller (Ctrl-C stops all).
+	hack/run-local.sh
+
+.PHONY: run
+run: build ## Install the CRD into $KUBECONFIG's cluster and run the controller against it.
+	kubectl apply -f artifacts/examples/crd.yaml
+	kubectl wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+	$(BIN) --kubeconfig "$${KUBECONFIG:-$$HOME/.kube/config}"
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl and etcd.
+	hack/k8s/install.sh
+
+.PHONY: test
+test: test-unit test-integration test-e2e ## Unit, integration and end-to-end tests.
+
+.PHONY: test-unit
+test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
+	go test -short -count=1 $(GO_PACKAGES)
+
+.PHONY: test-integration
+test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest).
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -run '^TestIntegration' .
+
+.PHONY: test-e2e
+test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+
+.PHONY: verify
+verify: ## Generated code up to date, gofmt clean, go vet clean.
+	hack/verify-codegen.sh
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$bad" ]]; then echo "gofmt needed: $$bad"; exit 1; fi
+	go vet $(GO_PACKAGES)
+
+.PHONY: update
+update: ## Regenerate clients, deepcopy and the CRD from pkg/apis.
+	hack/update-codegen.sh
+
+.PHONY: clean
+clean: ## Remove build output and the local control plane's state.
+	-hack/local-down.sh --purge
+	rm -rf bin
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20

@@ -1,0 +1,277 @@
+// Package e2e tests what a user does, with the real binaries: a local
+// control plane started by hack/local-up.sh, the controller binary built
+// from this repository, and kubectl. It skips under go test -short.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cluster is the local control plane shared by the tests in this package.
+var cluster *localCluster
+
+// localCluster is a control plane started by hack/local-up.sh in a
+// temporary LOCAL_DIR, on free ports so that it does not collide with a
+// `make run-local` the user may have running.
+type localCluster struct {
+	repo       string
+	binDir     string
+	localDir   string
+	kubeconfig string
+	controller string // path of the controller binary built for the tests
+	env        []string
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped under -short")
+		os.Exit(m.Run())
+	}
+	c, err := startCluster()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		if c != nil {
+			c.stop()
+		}
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	if err := c.stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// startCluster builds what it needs and starts the control plane. On error
+// the returned cluster, if any, must still be stopped.
+func startCluster() (*localCluster, error) {
+	_, file, _, _ := runtime.Caller(0)
+	repo, err := filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
+	if err != nil {
+		return nil, err
+	}
+	binDir := os.Getenv("KUBEBUILDER_ASSETS")
+	if binDir == "" {
+		out, err := exec.Command(filepath.Join(repo, "hack/k8s/install.sh")).Output()
+		if err != nil {
+			return nil, fmt.Errorf("hack/k8s/install.sh: %w", err)
+		}
+		binDir = strings.TrimSpace(string(out))
+	}
+	localDir, err := os.MkdirTemp("", "network-controller-e2e-")
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	c := &localCluster{
+		repo:       repo,
+		binDir:     binDir,
+		localDir:   localDir,
+		kubeconfig: filepath.Join(localDir, "kubeconfig"),
+		controller: filepath.Join(localDir, "network-controller"),
+	}
+	c.env = append(os.Environ(),
+		"LOCAL_DIR="+localDir,
+		"BIN_DIR="+binDir,
+		fmt.Sprintf("ETCD_CLIENT_PORT=%d", ports[0]),
+		fmt.Sprintf("ETCD_PEER_PORT=%d", ports[1]),
+		fmt.Sprintf("APISERVER_PORT=%d", ports[2]),
+		fmt.Sprintf("KCM_PORT=%d", ports[3]),
+		"KUBECONFIG="+c.kubeconfig,
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+	)
+
+	build := exec.Command("go", "build", "-o", c.controller, ".")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the controller: %v\n%s", err, out)
+	}
+	if out, err := c.script("hack/local-up.sh"); err != nil {
+		return c, fmt.Errorf("hack/local-up.sh: %v\n%s", err, out)
+	}
+	if out, err := c.kubectl("apply", "-f", filepath.Join(repo, "artifacts/examples/crd.yaml")); err != nil {
+		return c, fmt.Errorf("installing the CRD: %v\n%s", err, out)
+	}
+	if out, err := c.kubectl("wait", "--for", "condition=Established", "--timeout=60s", "crd/networks.samplecrd.k8s.io"); err != nil {
+		return c, fmt.Errorf("waiting for the CRD: %v\n%s", err, out)
+	}
+	return c, nil
+}
+
+// stop tears the control plane down and checks that nothing it started
+// is left running.
+func (c *localCluster) stop() error {
+	out, err := c.script("hack/local-down.sh")
+	if err != nil {
+		return fmt.Errorf("hack/local-down.sh: %v\n%s", err, out)
+	}
+	if left := processesMentioning(c.localDir); len(left) > 0 {
+		return fmt.Errorf("processes left behind after local-down: %v", left)
+	}
+	return os.RemoveAll(c.localDir)
+}
+
+// script runs one of the repository's scripts with the cluster's
+// environment.
+func (c *localCluster) script(path string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(c.repo, path), args...)
+	cmd.Env = c.env
+	cmd.Dir = c.repo
+	return cmd.CombinedOutput()
+}
+
+// kubectl runs the kubectl built with the control plane, as a user would,
+// against the cluster's admin kubeconfig.
+func (c *localCluster) kubectl(args ...string) (string, error) {
+	return c.kubectlAs(c.kubeconfig, "", args...)
+}
+
+// kubectlAs runs kubectl with the given kubeconfig and standard input.
+func (c *localCluster) kubectlAs(kubeconfig, stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Env = c.env
+	cmd.Dir = c.repo
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// controllerProcess is a running controller binary.
+type controllerProcess struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+// startController starts the controller binary with the given kubeconfig
+// and extra flags; its log goes to a file that failing tests print.
+func (c *localCluster) startController(t *testing.T, name, kubeconfig string, args ...string) *controllerProcess {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(c.controller, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &controllerProcess{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() {
+		p.terminate(t)
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("%s log:\n%s", name, tail(string(b), 60))
+		}
+	})
+	return p
+}
+
+// terminate sends SIGTERM and waits for a graceful exit; SIGKILL after 30 s.
+// It returns the exit error, nil for a clean exit or a process already gone.
+func (p *controllerProcess) terminate(t *testing.T) error {
+	t.Helper()
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
+		return fmt.Errorf("did not stop within 30 s of SIGTERM: %v", err)
+	}
+}
+
+// eventually retries f every 200 ms until it succeeds or timeout passes,
+// then fails the test with f's last error.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// processesMentioning lists live processes whose command line contains s.
+func processesMentioning(s string) []string {
+	var found []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte(s)) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join(d, "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
+			continue // a zombie holds nothing
+		}
+		found = append(found, filepath.Base(d)+": "+strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return found
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
