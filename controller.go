@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -91,13 +91,19 @@ type Options struct {
 	ConflictRecheckPeriod time.Duration
 	// Clock stamps condition transition times; tests replace it.
 	Clock clock.PassiveClock
-	// ObserveSync, when set, is told the outcome and duration of every sync
-	// (metrics hook this in).
+	// ObserveSync is told the outcome and duration of every sync; it feeds
+	// the metrics unless a test replaces it.
 	ObserveSync func(outcome syncOutcome, d time.Duration)
+	// ShutdownTimeout bounds how long Run waits for in-flight syncs once
+	// asked to stop; after it their API calls are cancelled.
+	ShutdownTimeout time.Duration
 }
 
-// defaultConflictRecheckPeriod is ConflictRecheckPeriod's default.
-const defaultConflictRecheckPeriod = time.Minute
+// Defaults for Options.
+const (
+	defaultConflictRecheckPeriod = time.Minute
+	defaultShutdownTimeout       = 30 * time.Second
+)
 
 // Controller realises Network objects as ConfigMaps holding a CNI network
 // configuration and reports the result in each Network's status.
@@ -117,6 +123,7 @@ type Controller struct {
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
 	broadcaster record.EventBroadcaster
+	eventSink   *flushableSink
 	recorder    record.EventRecorder
 	opts        Options
 }
@@ -140,6 +147,12 @@ func NewController(
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	if opts.ObserveSync == nil {
+		opts.ObserveSync = recordSync
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = defaultShutdownTimeout
+	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
 	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc}); err != nil {
@@ -149,7 +162,8 @@ func NewController(
 	logger.V(4).Info("Creating event broadcaster")
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(0)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
+	eventSink := &flushableSink{EventSink: &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")}}
+	broadcaster.StartRecordingToSink(eventSink)
 
 	c := &Controller{
 		kubeclientset:    kubeclientset,
@@ -164,6 +178,7 @@ func NewController(
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
 		broadcaster: broadcaster,
+		eventSink:   eventSink,
 		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
 		opts:        opts,
 	}
@@ -187,9 +202,10 @@ func NewController(
 }
 
 // Run waits for the informer caches, then runs workers until ctx is
-// cancelled. On the way out it shuts the queue down, waits for in-flight
-// syncs to finish and stops the event broadcaster, so no sync is cut off
-// half-way and queued Events get their chance to be sent.
+// cancelled. Stopping is graceful: workers take no new keys, in-flight syncs
+// get up to Options.ShutdownTimeout to finish (their API calls are not
+// cancelled with ctx, so a sync is not cut off half-way), then the Events
+// recorded so far are flushed and the event broadcaster is shut down.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.broadcaster.Shutdown()
@@ -206,48 +222,77 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		return errors.New("failed to wait for caches to sync")
 	}
 
-	logger.Info("Starting workers", "count", workers)
-	done := make(chan struct{}, workers)
+	// Syncs run under a context of their own that outlives ctx, so that
+	// stopping lets them finish; it is cancelled only when time runs out.
+	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSyncs()
+	var wg sync.WaitGroup
 	for range workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			wait.UntilWithContext(ctx, c.runWorker, time.Second)
-		}()
+		wg.Go(func() { c.runWorker(ctx, syncCtx) })
 	}
-	logger.Info("Started workers")
+	isLeader.Set(1)
+	defer isLeader.Set(0)
+	logger.Info("Started workers", "count", workers)
+
 	<-ctx.Done()
-	logger.Info("Shutting down workers")
-	c.workqueue.ShutDownWithDrain()
-	for range workers {
-		<-done
+	logger.Info("Shutting down: waiting for in-flight syncs", "timeout", c.opts.ShutdownTimeout)
+	c.workqueue.ShutDown()
+	if !waitTimeout(&wg, c.opts.ShutdownTimeout) {
+		logger.Info("In-flight syncs did not finish in time; cancelling them")
+		cancelSyncs()
+		wg.Wait()
 	}
-	logger.Info("Workers stopped")
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownTimeout)
+	defer cancelFlush()
+	c.eventSink.flush(flushCtx)
+	logger.Info("Workers stopped and Events flushed")
 	return nil
 }
 
-// runWorker processes keys until the queue shuts down.
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
+// HasSynced reports whether the informer caches have synced, which is when
+// the controller is ready to work (/readyz).
+func (c *Controller) HasSynced() bool {
+	return c.networksSynced() && c.configMapsSynced()
+}
+
+// waitTimeout waits for wg, for at most d; it reports whether wg finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// runWorker processes keys until stop ends or the queue shuts down; the
+// syncs themselves run under syncCtx.
+func (c *Controller) runWorker(stop, syncCtx context.Context) {
+	for stop.Err() == nil && c.processNextWorkItem(stop, syncCtx) {
 	}
 }
 
 // processNextWorkItem syncs one key and decides whether it comes back:
 // success forgets its failure history, a transient error requeues it with
 // backoff. Permanent problems are reported by the sync and return nil.
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	key, shutdown := c.workqueue.Get()
 	if shutdown {
 		return false
 	}
 	defer c.workqueue.Done(key)
+	if stop.Err() != nil {
+		// Stopping: the key stays unsynced; the next leader syncs it.
+		return false
+	}
 
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "network", key)
 	ctx = klog.NewContext(ctx, logger)
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
-	if c.opts.ObserveSync != nil {
-		c.opts.ObserveSync(outcome, time.Since(start))
-	}
+	c.opts.ObserveSync(outcome, time.Since(start))
 	if err == nil {
 		c.workqueue.Forget(key)
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))

@@ -610,7 +610,7 @@ func TestTransientErrorsAreRequeuedWithBackoff(t *testing.T) {
 	key := cache.MetaObjectToName(blue)
 	f.controller.workqueue.Add(key)
 
-	if !f.controller.processNextWorkItem(ctx) {
+	if !f.controller.processNextWorkItem(ctx, ctx) {
 		t.Fatal("queue shut down")
 	}
 	if got := f.controller.workqueue.NumRequeues(key); got != 1 {
@@ -627,7 +627,7 @@ func TestPermanentProblemsAreNotRequeued(t *testing.T) {
 	key := cache.MetaObjectToName(invalid)
 	f.controller.workqueue.Add(key)
 
-	f.controller.processNextWorkItem(ctx)
+	f.controller.processNextWorkItem(ctx, ctx)
 	if got := f.controller.workqueue.NumRequeues(key); got != 0 {
 		t.Errorf("NumRequeues = %d, want 0", got)
 	}
@@ -657,7 +657,7 @@ func TestObserveSyncSeesEveryOutcome(t *testing.T) {
 	var seen []syncOutcome
 	f.controller.opts.ObserveSync = func(o syncOutcome, _ time.Duration) { seen = append(seen, o) }
 	f.controller.workqueue.Add(cache.MetaObjectToName(invalid))
-	f.controller.processNextWorkItem(ctx)
+	f.controller.processNextWorkItem(ctx, ctx)
 	if len(seen) != 1 || seen[0] != outcomeInvalid {
 		t.Errorf("observed %v, want [invalid]", seen)
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
@@ -23,12 +24,16 @@ import (
 
 // flags are the command-line options; see the README for each one.
 type flags struct {
-	kubeconfig   string
-	masterURL    string
-	workers      int
-	qps          float64
-	burst        int
-	resyncPeriod time.Duration
+	kubeconfig      string
+	masterURL       string
+	workers         int
+	qps             float64
+	burst           int
+	resyncPeriod    time.Duration
+	metricsAddr     string
+	probeAddr       string
+	shutdownTimeout time.Duration
+	leaderElection  leaderElectionConfig
 }
 
 func main() {
@@ -40,6 +45,15 @@ func main() {
 	flag.Float64Var(&f.qps, "kube-api-qps", 1000, "Client-side limit on requests per second to the API server; negative disables it. The default does not throttle a burst of thousands of Networks; API Priority and Fairness protects the server.")
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server above --kube-api-qps.")
 	flag.DurationVar(&f.resyncPeriod, "resync-period", 10*time.Hour, "How often the informers replay their caches. Replays make no API writes: updates with an unchanged resourceVersion are dropped.")
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address for /metrics (Prometheus text format); 0 disables it.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address for /healthz (liveness) and /readyz (readiness); 0 disables it.")
+	flag.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "On SIGTERM, how long in-flight syncs may take to finish before they are cancelled.")
+	flag.BoolVar(&f.leaderElection.enabled, "leader-elect", false, "Run workers only while holding a Lease, so that several replicas can run with one active. On in the deployment manifests.")
+	flag.DurationVar(&f.leaderElection.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long followers wait after the last renewal before taking the lease.")
+	flag.DurationVar(&f.leaderElection.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps retrying a renewal before giving the lease up.")
+	flag.DurationVar(&f.leaderElection.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often to try to acquire or renew the lease.")
+	flag.StringVar(&f.leaderElection.name, "leader-elect-resource-name", controllerAgentName, "Name of the Lease object.")
+	flag.StringVar(&f.leaderElection.namespace, "leader-elect-resource-namespace", defaultLeaseNamespace(), "Namespace of the Lease object (default: the pod's namespace in a cluster, else default).")
 	flag.Parse()
 
 	ctx := signals.SetupSignalHandler(context.Background(), os.Exit)
@@ -48,11 +62,12 @@ func main() {
 		logger.Error(err, "Network controller failed")
 		klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 	}
+	logger.Info("Network controller stopped")
 	klog.Flush()
 }
 
-// run builds the clients, informers and controller and runs them until ctx
-// is cancelled.
+// run builds the clients, informers, controller and HTTP servers and runs
+// them until ctx is cancelled, under leader election when it is enabled.
 func run(ctx context.Context, f flags) error {
 	cfg, err := clientcmd.BuildConfigFromFlags(f.masterURL, f.kubeconfig)
 	if err != nil {
@@ -61,12 +76,40 @@ func run(ctx context.Context, f flags) error {
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.UserAgent = controllerAgentName
 
-	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{})
+	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{ShutdownTimeout: f.shutdownTimeout})
 	if err != nil {
 		return err
 	}
+	registerNetworksCollector(controller)
+
+	var watchdog *leaderelection.HealthzAdaptor
+	if f.leaderElection.enabled {
+		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+	}
+	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler())
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.HasSynced, watchdog))
+	if err != nil {
+		return err
+	}
+	defer stopProbes()
+
+	// Caches warm up whether or not this process leads, so a new leader
+	// starts work at once.
 	defer start(ctx)()
-	return controller.Run(ctx, f.workers)
+	if !f.leaderElection.enabled {
+		return controller.Run(ctx, f.workers)
+	}
+	leaseClient, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return runLeading(ctx, f.leaderElection, leaseClient, watchdog, func(ctx context.Context) error {
+		return controller.Run(ctx, f.workers)
+	})
 }
 
 // newController wires a Controller to clients and informers for cfg. The

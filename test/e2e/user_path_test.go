@@ -23,7 +23,7 @@ func TestUserPath(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = c.kubectl("delete", "namespace", ns, "--wait=false") })
 
-	controller := c.startController(t, "network-controller", c.kubeconfig)
+	controller := c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	walkThrough(t, c, c.kubeconfig, ns)
 
 	if err := controller.terminate(t); err != nil {
