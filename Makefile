@@ -61,3 +61,39 @@ clean: ## Remove build output and the local control plane's state.
 .PHONY: help
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+# --- Deploying to a real cluster ---------------------------------------------
+# These use your own kubectl and KUBECONFIG, and a container engine for
+# `make image`; nothing else in this Makefile needs one.
+IMG ?= network-controller:latest
+KUBECTL ?= kubectl
+
+.PHONY: image
+image: ## Build the controller's container image, tagged IMG (default network-controller:latest).
+	docker build -t $(IMG) .
+
+.PHONY: deploy
+deploy: ## Install the CRD, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
+	$(KUBECTL) apply -f artifacts/examples/crd.yaml
+	$(KUBECTL) wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+	if [[ "$(IMG)" == network-controller:latest ]]; then \
+		$(KUBECTL) apply -k artifacts/deploy; \
+	else \
+		mkdir -p bin/deploy; \
+		printf '%s\n' \
+			'# Written by make deploy: artifacts/deploy with IMG as the image.' \
+			'resources:' \
+			'- ../../artifacts/deploy' \
+			'patches:' \
+			'- target: {kind: Deployment, name: network-controller}' \
+			'  patch: |-' \
+			'    - op: replace' \
+			'      path: /spec/template/spec/containers/0/image' \
+			'      value: "$(IMG)"' >bin/deploy/kustomization.yaml; \
+		$(KUBECTL) apply -k bin/deploy; \
+	fi
+
+.PHONY: undeploy
+undeploy: ## Remove the controller, then the CRD (and with it every Network) from $KUBECONFIG's cluster.
+	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
+	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
