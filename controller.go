@@ -123,7 +123,8 @@ type Controller struct {
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
 	broadcaster record.EventBroadcaster
-	eventSink   *flushableSink
+	eventSink   *asyncSink
+	stopEvents  context.CancelFunc
 	recorder    record.EventRecorder
 	opts        Options
 }
@@ -160,9 +161,12 @@ func NewController(
 	}
 
 	logger.V(4).Info("Creating event broadcaster")
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	// Event recording outlives ctx: Run flushes the last Events after the
+	// workers have stopped, then stops the broadcaster and the sink.
+	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	broadcaster := record.NewBroadcaster(record.WithContext(eventsCtx))
 	broadcaster.StartStructuredLogging(0)
-	eventSink := &flushableSink{EventSink: &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")}}
+	eventSink := newAsyncSink(eventsCtx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
 	broadcaster.StartRecordingToSink(eventSink)
 
 	c := &Controller{
@@ -179,6 +183,7 @@ func NewController(
 		),
 		broadcaster: broadcaster,
 		eventSink:   eventSink,
+		stopEvents:  stopEvents,
 		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
 		opts:        opts,
 	}
@@ -208,6 +213,7 @@ func NewController(
 // recorded so far are flushed and the event broadcaster is shut down.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
+	defer c.stopEvents()
 	defer c.broadcaster.Shutdown()
 	logger := klog.FromContext(ctx)
 
@@ -298,7 +304,13 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
 		return true
 	}
-	utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
+	if apierrors.IsConflict(err) {
+		// The cache had not caught up with a write yet: expected now and
+		// then, and the retry reads the newer object.
+		logger.V(2).Info("Conflict, requeuing", "err", err)
+	} else {
+		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
+	}
 	c.workqueue.AddRateLimited(key)
 	return true
 }

@@ -153,6 +153,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 		t.Fatal(err)
 	}
 	t.Cleanup(c.broadcaster.Shutdown)
+	t.Cleanup(c.stopEvents)
 	t.Cleanup(c.workqueue.ShutDown)
 	c.recorder = f.recorder
 	for _, n := range objs.networks {

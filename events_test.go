@@ -2,57 +2,178 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/klog/v2/ktesting"
 )
 
-// slowSink is an EventSink whose writes take a while.
-type slowSink struct{ delay time.Duration }
-
-func (s slowSink) Create(e *corev1.Event) (*corev1.Event, error) { time.Sleep(s.delay); return e, nil }
-func (s slowSink) Update(e *corev1.Event) (*corev1.Event, error) { time.Sleep(s.delay); return e, nil }
-func (s slowSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) {
-	time.Sleep(s.delay)
-	return e, nil
+// recordingSink is an EventSink that logs its calls, optionally waiting on
+// gate before each one and failing the first failures calls with err.
+type recordingSink struct {
+	mu       sync.Mutex
+	calls    []string
+	gate     chan struct{}
+	err      error
+	failures int
 }
 
-func TestFlushWaitsForEventWritesInFlight(t *testing.T) {
-	sink := &flushableSink{EventSink: slowSink{delay: 300 * time.Millisecond}}
-	written := make(chan struct{})
-	go func() {
-		_, _ = sink.Create(&corev1.Event{})
-		close(written)
-	}()
-	time.Sleep(20 * time.Millisecond) // let the write start
-	sink.flush(context.Background())
+func (s *recordingSink) call(op string, e *corev1.Event) (*corev1.Event, error) {
+	if s.gate != nil {
+		<-s.gate
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, op+" "+e.InvolvedObject.Name+" "+e.Message)
+	if s.failures > 0 {
+		s.failures--
+		return nil, s.err
+	}
+	return e, nil
+}
+func (s *recordingSink) Create(e *corev1.Event) (*corev1.Event, error) { return s.call("create", e) }
+func (s *recordingSink) Update(e *corev1.Event) (*corev1.Event, error) { return s.call("update", e) }
+func (s *recordingSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) {
+	return s.call("patch", e)
+}
+func (s *recordingSink) recorded() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+func event(object, message string) *corev1.Event {
+	return &corev1.Event{InvolvedObject: corev1.ObjectReference{Namespace: "default", Name: object}, Message: message}
+}
+
+func newTestSink(t *testing.T, sink *recordingSink) *asyncSink {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	return newAsyncSink(ctx, sink)
+}
+
+func TestAsyncSinkReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
+	inner := &recordingSink{gate: make(chan struct{})}
+	sink := newTestSink(t, inner)
+	if _, err := sink.Create(event("blue", "m")); err != nil {
+		t.Fatal(err)
+	}
+	flushed := make(chan struct{})
+	go func() { sink.flush(context.Background()); close(flushed) }()
 	select {
-	case <-written:
-	default:
-		t.Fatal("flush returned while an Event write was in flight")
+	case <-flushed:
+		t.Fatal("flush returned while the write was held")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(inner.gate)
+	select {
+	case <-flushed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("flush did not return after the write finished")
+	}
+	if got := inner.recorded(); !slices.Equal(got, []string{"create blue m"}) {
+		t.Errorf("writes = %v", got)
 	}
 }
 
-func TestFlushGivesUpWhenTheContextEnds(t *testing.T) {
-	sink := &flushableSink{EventSink: slowSink{delay: time.Hour}}
-	go func() { _, _ = sink.Patch(&corev1.Event{}, nil) }()
-	time.Sleep(20 * time.Millisecond)
+func TestAsyncSinkKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
+	inner := &recordingSink{}
+	sink := newTestSink(t, inner)
+	for i := range 50 {
+		for _, object := range []string{"a", "b", "c"} {
+			e := event(object, fmt.Sprint(i))
+			if i == 0 {
+				_, _ = sink.Create(e)
+			} else {
+				_, _ = sink.Patch(e, nil)
+			}
+		}
+	}
+	sink.flush(context.Background())
+	for _, object := range []string{"a", "b", "c"} {
+		var got []string
+		for _, c := range inner.recorded() {
+			var op, obj, msg string
+			fmt.Sscan(c, &op, &obj, &msg)
+			if obj == object {
+				got = append(got, op+" "+msg)
+			}
+		}
+		if len(got) != 50 || got[0] != "create 0" {
+			t.Fatalf("%s: writes %v", object, got)
+		}
+		for i, g := range got[1:] {
+			if g != fmt.Sprintf("patch %d", i+1) {
+				t.Errorf("%s: write %d is %q, out of order", object, i+1, g)
+			}
+		}
+	}
+}
+
+func TestAsyncSinkDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
+	eventsDropped.Reset()
+	inner := &recordingSink{gate: make(chan struct{})}
+	defer close(inner.gate)
+	sink := newTestSink(t, inner)
+	// One object: one writer, held on its first write; its queue then
+	// takes eventQueuePerWriter more before dropping.
+	for range eventQueuePerWriter + 1 + 5 {
+		_, _ = sink.Create(event("blue", "m"))
+	}
+	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 5 {
+		t.Errorf("events_dropped_total = %v, want 5", got)
+	}
+}
+
+func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		failures  int
+		wantCalls int
+		wantDrops float64
+	}{
+		{"a transport error is retried", errors.New("connection refused"), 1, 2, 0},
+		{"throttling is retried", apierrors.NewTooManyRequests("slow down", 1), 1, 2, 0},
+		{"a refusal is final", apierrors.NewForbidden(corev1.Resource("events"), "x", errors.New("no")), 1, 1, 1},
+		{"already existing counts as written", apierrors.NewAlreadyExists(corev1.Resource("events"), "x"), 1, 1, 0},
+		{"retries are bounded", errors.New("connection refused"), 100, eventWriteTries, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			eventsDropped.Reset()
+			inner := &recordingSink{err: tc.err, failures: tc.failures}
+			sink := newTestSink(t, inner)
+			_, _ = sink.Create(event("blue", "m"))
+			sink.flush(context.Background())
+			if got := len(inner.recorded()); got != tc.wantCalls {
+				t.Errorf("write attempts = %d, want %d", got, tc.wantCalls)
+			}
+			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
+				t.Errorf("events_dropped_total = %v, want %v", got, tc.wantDrops)
+			}
+		})
+	}
+}
+
+func TestAsyncSinkFlushGivesUpWhenTheContextEnds(t *testing.T) {
+	inner := &recordingSink{gate: make(chan struct{})}
+	defer close(inner.gate)
+	sink := newTestSink(t, inner)
+	_, _ = sink.Create(event("blue", "m"))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	sink.flush(ctx)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("flush took %v despite a 200ms deadline", took)
-	}
-}
-
-func TestFlushOfAnIdleSinkReturns(t *testing.T) {
-	sink := &flushableSink{EventSink: slowSink{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	sink.flush(ctx)
-	if ctx.Err() != nil {
-		t.Error("flush of a sink that never wrote waited for the deadline")
 	}
 }

@@ -50,6 +50,15 @@ var (
 		StabilityLevel: k8smetrics.ALPHA,
 	})
 
+	// eventsDropped counts Events that could not be written: the sink's
+	// queue was full, or the API server refused or never took them.
+	eventsDropped = k8smetrics.NewCounter(&k8smetrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "events_dropped_total",
+		Help:           "Events not written to the API server: the queue was full or the write failed.",
+		StabilityLevel: k8smetrics.ALPHA,
+	})
+
 	// networksDesc describes the per-Ready-status count of Networks, which
 	// networksCollector computes from the informer cache at scrape time.
 	networksDesc = k8smetrics.NewDesc(
@@ -59,7 +68,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(syncsTotal, syncDuration, isLeader)
+	legacyregistry.MustRegister(syncsTotal, syncDuration, isLeader, eventsDropped)
 	// Every result is exported from the start, at zero, so that rates and
 	// alerts work before the first failure rather than on absent series.
 	for _, result := range []syncOutcome{outcomeSuccess, outcomeError, outcomeInvalid, outcomeConflict} {
