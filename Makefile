@@ -97,3 +97,7 @@ deploy: ## Install the CRD, then the controller (artifacts/deploy, image IMG) in
 undeploy: ## Remove the controller, then the CRD (and with it every Network) from $KUBECONFIG's cluster.
 	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
 	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
+
+.PHONY: bench
+bench: ## Burst throughput vs the API server's ceiling, zero writes on restart; writes BENCHMARKS.md.
+	hack/bench.sh

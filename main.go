@@ -41,7 +41,7 @@ func main() {
 	var f flags
 	flag.StringVar(&f.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Only required if out-of-cluster.")
 	flag.StringVar(&f.masterURL, "master", "", "The address of the Kubernetes API server. Overrides any value in kubeconfig. Only required if out-of-cluster.")
-	flag.IntVar(&f.workers, "workers", 16, "Number of Networks synced in parallel.")
+	flag.IntVar(&f.workers, "workers", 32, "Number of Networks synced in parallel. Each sync waits on the API server most of the time, so it takes about as many in flight as a saturating client to reach its ceiling (see BENCHMARKS.md).")
 	flag.Float64Var(&f.qps, "kube-api-qps", 1000, "Client-side limit on requests per second to the API server; negative disables it. The default does not throttle a burst of thousands of Networks; API Priority and Fairness protects the server.")
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server above --kube-api-qps.")
 	flag.DurationVar(&f.resyncPeriod, "resync-period", 10*time.Hour, "How often the informers replay their caches. Replays make no API writes: updates with an unchanged resourceVersion are dropped.")

@@ -158,6 +158,20 @@ func (c *localCluster) kubectlAs(kubeconfig, stdin string, args ...string) (stri
 	return out.String(), err
 }
 
+// newNamespace creates a namespace for a test. Cleanup deletes its Networks
+// first, since their CIDR claims are cluster-wide and would otherwise last
+// while the namespace terminates, then the namespace.
+func (c *localCluster) newNamespace(t *testing.T, name string) {
+	t.Helper()
+	if out, err := c.kubectl("create", "namespace", name); err != nil {
+		t.Fatalf("creating namespace %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = c.kubectl("delete", "networks", "--all", "-n", name)
+		_, _ = c.kubectl("delete", "namespace", name, "--wait=false")
+	})
+}
+
 // controllerProcess is a running controller binary.
 type controllerProcess struct {
 	cmd  *exec.Cmd

@@ -78,10 +78,7 @@ func TestControllerRunsUnderShippedRBAC(t *testing.T) {
 	checkApplyOutput(t, out, "")
 
 	ns := "rbac-path"
-	if out, err := c.kubectl("create", "namespace", ns); err != nil {
-		t.Fatalf("creating namespace: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _, _ = c.kubectl("delete", "namespace", ns, "--wait=false") })
+	c.newNamespace(t, ns)
 
 	// There are no nodes, so the pods never run, but the ReplicaSet creates
 	// them, and Pod Security "restricted" is enforced on their namespace.

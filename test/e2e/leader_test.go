@@ -140,13 +140,7 @@ func TestLeaderElectionFailoverAndHandover(t *testing.T) {
 	}
 	c := cluster
 	ns := "leader-election"
-	if out, err := c.kubectl("create", "namespace", ns); err != nil {
-		t.Fatalf("creating namespace: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_, _ = c.kubectl("delete", "networks", "--all", "-n", ns)
-		_, _ = c.kubectl("delete", "namespace", ns, "--wait=false")
-	})
+	c.newNamespace(t, ns)
 
 	a := startReplica(t, c, "replica-a", "e2e-leader")
 	b := startReplica(t, c, "replica-b", "e2e-leader")

@@ -18,10 +18,7 @@ func TestUserPath(t *testing.T) {
 	}
 	c := cluster
 	ns := "user-path"
-	if out, err := c.kubectl("create", "namespace", ns); err != nil {
-		t.Fatalf("creating namespace: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _, _ = c.kubectl("delete", "namespace", ns, "--wait=false") })
+	c.newNamespace(t, ns)
 
 	controller := c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	walkThrough(t, c, c.kubeconfig, ns)
