@@ -15,7 +15,7 @@ export LOCAL_DIR=${LOCAL_DIR:-$REPO/.local}
 
 BIN_DIR=$(hack/k8s/install.sh)
 export BIN_DIR
-hack/local-up.sh
+hack/local-up.sh >/dev/null   # it prints the kubeconfig path; the message below does too
 trap 'echo "run-local: stopping the local control plane" >&2; hack/local-down.sh' EXIT
 
 kubeconfig=$LOCAL_DIR/kubeconfig
