@@ -20,12 +20,19 @@ import (
 type recordingSink struct {
 	mu       sync.Mutex
 	calls    []string
+	entered  chan struct{} // if set, told when a call starts
 	gate     chan struct{}
 	err      error
 	failures int
 }
 
 func (s *recordingSink) call(op string, e *corev1.Event) (*corev1.Event, error) {
+	if s.entered != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+	}
 	if s.gate != nil {
 		<-s.gate
 	}
@@ -120,12 +127,14 @@ func TestAsyncSinkKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
 
 func TestAsyncSinkDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
 	eventsDropped.Reset()
-	inner := &recordingSink{gate: make(chan struct{})}
+	inner := &recordingSink{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	defer close(inner.gate)
 	sink := newTestSink(t, inner)
 	// One object: one writer, held on its first write; its queue then
 	// takes eventQueuePerWriter more before dropping.
-	for range eventQueuePerWriter + 1 + 5 {
+	_, _ = sink.Create(event("blue", "m"))
+	<-inner.entered
+	for range eventQueuePerWriter + 5 {
 		_, _ = sink.Create(event("blue", "m"))
 	}
 	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 5 {
