@@ -9,7 +9,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/samplecrd/network-controller/pkg/apis/samplecrd"
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
@@ -125,7 +124,7 @@ func (c *Controller) handleConfigMap(obj interface{}) {
 // this controller's API group, whatever the version.
 func isSamplecrdGroup(apiVersion string) bool {
 	gv, err := schema.ParseGroupVersion(apiVersion)
-	return err == nil && gv.Group == samplecrd.GroupName
+	return err == nil && gv.Group == samplecrdv1.GroupName
 }
 
 // errUnexpectedObject reports an informer delivering an object of a type the

@@ -29,6 +29,10 @@ kube::codegen::gen_helpers \
     --boilerplate "${REPO_ROOT}/hack/boilerplate.go.txt" \
     "${OUTPUT_ROOT}/pkg/apis"
 
+kube::codegen::gen_register \
+    --boilerplate "${REPO_ROOT}/hack/boilerplate.go.txt" \
+    "${OUTPUT_ROOT}/pkg/apis"
+
 kube::codegen::gen_client \
     --with-watch \
     --with-applyconfig \
