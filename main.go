@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
@@ -69,6 +70,9 @@ func main() {
 // run builds the clients, informers, controller and HTTP servers and runs
 // them until ctx is cancelled, under leader election when it is enabled.
 func run(ctx context.Context, f flags) error {
+	if f.workers < 1 {
+		return fmt.Errorf("--workers must be at least 1, got %d", f.workers)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags(f.masterURL, f.kubeconfig)
 	if err != nil {
 		return err
