@@ -20,6 +20,8 @@ cd "${OUTPUT_ROOT}"
 export GOBIN="${GOBIN:-${XDG_CACHE_HOME:-${HOME}/.cache}/network-controller/codegen-bin}"
 mkdir -p "${GOBIN}"
 
+# go list -m does not download: fetch the module first, for an empty cache.
+go mod download k8s.io/code-generator
 CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
 [[ -d "${CODEGEN_PKG}" ]] || { echo "k8s.io/code-generator is not in go.mod's module graph (see the tool directives)" >&2; exit 1; }
 # shellcheck source=/dev/null
