@@ -107,6 +107,9 @@ func startCluster() (*localCluster, error) {
 	if out, err := c.script("hack/local-up.sh"); err != nil {
 		return c, fmt.Errorf("hack/local-up.sh: %v\n%s", err, out)
 	}
+	if err := c.watchOwner(); err != nil {
+		return c, err
+	}
 	if out, err := c.kubectl("apply", "-f", filepath.Join(repo, "artifacts/examples/crd.yaml")); err != nil {
 		return c, fmt.Errorf("installing the CRD: %v\n%s", err, out)
 	}
@@ -114,6 +117,21 @@ func startCluster() (*localCluster, error) {
 		return c, fmt.Errorf("waiting for the CRD: %v\n%s", err, out)
 	}
 	return c, nil
+}
+
+// watchOwner starts a detached watchdog that runs hack/local-down.sh, and
+// removes the state directory, once this test process is gone. The control plane runs detached, so without it
+// a test binary killed by go test's -timeout, or by a signal, would leave
+// etcd and the API server running. The watchdog's command line does not
+// name the state directory, so stop's leftover check does not count it.
+func (c *localCluster) watchOwner() error {
+	cmd := exec.Command("setsid", "bash", "-c",
+		`while kill -0 "$OWNER" 2>/dev/null; do sleep 1; done; "$LOCAL_DOWN" >/dev/null 2>&1; rm -rf "$LOCAL_DIR"`)
+	cmd.Env = append(c.env, fmt.Sprintf("OWNER=%d", os.Getpid()), "LOCAL_DOWN="+filepath.Join(c.repo, "hack/local-down.sh"))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the teardown watchdog: %w", err)
+	}
+	return cmd.Process.Release()
 }
 
 // stop tears the control plane down and checks that nothing it started
@@ -190,6 +208,9 @@ func (c *localCluster) startController(t *testing.T, name, kubeconfig string, ar
 	}
 	cmd := exec.Command(c.controller, append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Should the test binary die without its cleanups (a -timeout panic),
+	// the kernel takes the controller with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
