@@ -22,9 +22,10 @@ func (c *Controller) findBlocker(network *samplecrdv1.Network, subnet netip.Pref
 }
 
 // overlappingClaims returns the claims of all cached Networks whose CIDR
-// overlaps subnet, in no particular order.
+// overlaps subnet, oldest first. The index lookups return a superset, which
+// overlap.Overlapping narrows down.
 func (c *Controller) overlappingClaims(subnet netip.Prefix) []overlap.Claim {
-	var claims []overlap.Claim
+	var candidates []overlap.Claim
 	for _, indexKey := range overlap.QueryKeys(subnet) {
 		objs, err := c.networksIndexer.ByIndex(cidrIndex, indexKey)
 		if err != nil {
@@ -32,12 +33,12 @@ func (c *Controller) overlappingClaims(subnet netip.Prefix) []overlap.Claim {
 			continue
 		}
 		for _, obj := range objs {
-			if claim, ok := claimOf(obj); ok && claim.Prefix.Overlaps(subnet) {
-				claims = append(claims, claim)
+			if claim, ok := claimOf(obj); ok {
+				candidates = append(candidates, claim)
 			}
 		}
 	}
-	return claims
+	return overlap.Overlapping(subnet, candidates)
 }
 
 // claimOf turns a cached Network into its claim on a subnet. A Network
