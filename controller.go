@@ -335,12 +335,12 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	subnet, gateway, err := netspec.Parse(network.Spec.CIDR, network.Spec.Gateway)
 	if err != nil {
 		msg := fmt.Sprintf(MessageInvalidSpec, err)
-		return outcomeInvalid, c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, msg, network.Status.ConfigMapName)
+		return outcomeInvalid, c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, samplecrdv1.ReasonInvalidSpec, msg, network.Status.ConfigMapName)
 	}
 
 	if blocker, found := c.findBlocker(network, subnet); found {
 		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
-		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonCIDRConflict, msg, network.Status.ConfigMapName)
+		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonCIDRConflict, samplecrdv1.ReasonCIDRConflict, msg, network.Status.ConfigMapName)
 	}
 
 	desired, err := newConfigMap(network, subnet, gateway)
@@ -352,7 +352,7 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if errors.Is(err, errNotControlled) {
 		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
 		msg := fmt.Sprintf(MessageResourceExists, desired.Name)
-		return outcomeConflict, c.reportConfigMapConflict(ctx, network, msg)
+		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonConfigMapConflict, ErrResourceExists, msg, "")
 	}
 	if err != nil {
 		return outcomeError, err

@@ -13,11 +13,13 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
-// reportProblem records a permanent problem with the Network itself as
-// Ready=False with the given reason, keeping configMapName as it was: the
-// existing ConfigMap is deliberately left alone. The Warning Event goes out
-// only when the status changes, so a restart does not repeat it.
-func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Network, reason, msg, configMapName string) error {
+// reportProblem records a permanent problem as Ready=False with the given
+// reason and, only when the status changes (so a restart does not repeat
+// it), a Warning Event with eventReason. configMapName is what the status
+// keeps naming: the existing ConfigMap of an invalid or conflicting Network
+// is deliberately left alone, while a foreign ConfigMap is not the
+// Network's to name.
+func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Network, reason, eventReason, msg, configMapName string) error {
 	cond := metav1.Condition{
 		Type:    samplecrdv1.ConditionReady,
 		Status:  metav1.ConditionFalse,
@@ -29,27 +31,7 @@ func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Net
 		return err
 	}
 	if changed {
-		c.recorder.Event(network, corev1.EventTypeWarning, reason, msg)
-	}
-	return nil
-}
-
-// reportConfigMapConflict records that a ConfigMap the Network does not
-// control holds its name. The status no longer names a ConfigMap, since the
-// one there is not the Network's.
-func (c *Controller) reportConfigMapConflict(ctx context.Context, network *samplecrdv1.Network, msg string) error {
-	cond := metav1.Condition{
-		Type:    samplecrdv1.ConditionReady,
-		Status:  metav1.ConditionFalse,
-		Reason:  samplecrdv1.ReasonConfigMapConflict,
-		Message: msg,
-	}
-	changed, err := c.updateStatus(ctx, network, cond, "")
-	if err != nil {
-		return err
-	}
-	if changed {
-		c.recorder.Event(network, corev1.EventTypeWarning, ErrResourceExists, msg)
+		c.recorder.Event(network, corev1.EventTypeWarning, eventReason, msg)
 	}
 	return nil
 }
