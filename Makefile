@@ -19,9 +19,7 @@ run-local: ## Start a local control plane, install the CRD and run the controlle
 	hack/run-local.sh
 
 .PHONY: run
-run: build ## Install the CRD into $KUBECONFIG's cluster and run the controller against it.
-	kubectl apply -f artifacts/examples/crd.yaml
-	kubectl wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+run: build install-crd ## Install the CRD into $KUBECONFIG's cluster and run the controller against it.
 	$(BIN) --kubeconfig "$${KUBECONFIG:-$$HOME/.kube/config}"
 
 .PHONY: k8s-binaries
@@ -73,9 +71,7 @@ image: ## Build the controller's container image, tagged IMG (default network-co
 	docker build -t $(IMG) .
 
 .PHONY: deploy
-deploy: ## Install the CRD, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
-	$(KUBECTL) apply -f artifacts/examples/crd.yaml
-	$(KUBECTL) wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+deploy: install-crd ## Install the CRD, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
 	if [[ "$(IMG)" == network-controller:latest ]]; then \
 		$(KUBECTL) apply -k artifacts/deploy; \
 	else \
@@ -92,6 +88,11 @@ deploy: ## Install the CRD, then the controller (artifacts/deploy, image IMG) in
 			'      value: "$(IMG)"' >bin/deploy/kustomization.yaml; \
 		$(KUBECTL) apply -k bin/deploy; \
 	fi
+
+.PHONY: install-crd
+install-crd: ## Apply the CRD to $KUBECONFIG's cluster and wait until it is Established.
+	$(KUBECTL) apply -f artifacts/examples/crd.yaml
+	$(KUBECTL) wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
 
 .PHONY: undeploy
 undeploy: ## Remove the controller, then the CRD (and with it every Network) from $KUBECONFIG's cluster.
