@@ -59,7 +59,7 @@ func TestCRDRulesCarryTheGoMessages(t *testing.T) {
 	celMessages(crd, "", got)
 
 	want := map[string][]string{
-		".spec.cidr":    {netspec.MsgCIDRInvalid, netspec.MsgCIDRNotCanonical},
+		".spec.cidr":    {netspec.MsgCIDRInvalid, netspec.MsgCIDRNotCanonical, netspec.MsgCIDRTooSmall},
 		".spec.gateway": {netspec.MsgGatewayInvalid, netspec.MsgGatewayFamily, netspec.MsgGatewayOutside, netspec.MsgGatewayNetwork, netspec.MsgGatewayBroadcast},
 	}
 	for field, msgs := range want {

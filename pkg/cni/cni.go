@@ -1,5 +1,12 @@
 // Package cni renders the CNI network configuration list that the controller
-// stores in a ConfigMap for each ready Network.
+// stores in a NetworkAttachmentDefinition for each ready Network.
+//
+// A Network is a secondary network: a pod attached to it keeps its eth0,
+// routes and DNS from the cluster network and gets one more interface. So
+// the configuration installs no routes at all (no default route), and the
+// bridge does not masquerade: nothing leaves the node with the node's
+// address on the pod's behalf, no firewall rules are written on the node,
+// and the node needs nothing beyond the kernel's bridge and veth.
 //
 // The output is built from Go structs with encoding/json so that it is always
 // well-formed JSON, and it is deterministic byte for byte so that the
@@ -14,10 +21,6 @@ import (
 	"fmt"
 	"net/netip"
 )
-
-// ConfigKey is the ConfigMap data key holding the rendered configuration; the
-// .conflist suffix is what CNI runtimes look for when loading a directory.
-const ConfigKey = "cni.conflist"
 
 // CNIVersion is the CNI specification version the configuration declares;
 // 1.0.0 is the version whose conflist format this package follows.
@@ -40,6 +43,12 @@ type confList struct {
 }
 
 // bridgeConfig is the configuration of the reference "bridge" plugin.
+//
+// IsGateway gives the bridge (the node side of the Network) the gateway
+// address, so spec.gateway answers on the pod's interface and a pod that
+// asks Multus for default-route through it can use it. IPMasq is written
+// out, false, rather than left to the plugin's default, so that whoever
+// reads the attachment sees the choice.
 type bridgeConfig struct {
 	Type      string    `json:"type"`
 	Bridge    string    `json:"bridge"`
@@ -48,22 +57,18 @@ type bridgeConfig struct {
 	IPAM      hostLocal `json:"ipam"`
 }
 
-// hostLocal is the configuration of the "host-local" IPAM plugin.
+// hostLocal is the configuration of the "host-local" IPAM plugin. It has no
+// routes: the subnet's own route comes with the address, and any other
+// route, the default one above all, belongs to the cluster network.
 type hostLocal struct {
 	Type   string        `json:"type"`
 	Ranges [][]ipamRange `json:"ranges"`
-	Routes []route       `json:"routes"`
 }
 
 // ipamRange is one address range for host-local.
 type ipamRange struct {
 	Subnet  string `json:"subnet"`
 	Gateway string `json:"gateway"`
-}
-
-// route is one route host-local installs in the pod.
-type route struct {
-	Dst string `json:"dst"`
 }
 
 // Render returns the CNI configuration list for the Network namespace/name
@@ -82,10 +87,6 @@ func Render(namespace, name string, subnet netip.Prefix, gateway netip.Addr) ([]
 	if err := checkAddresses(subnet, gateway); err != nil {
 		return nil, err
 	}
-	defaultRoute := "0.0.0.0/0"
-	if subnet.Addr().Is6() {
-		defaultRoute = "::/0"
-	}
 	conf := confList{
 		CNIVersion: CNIVersion,
 		Name:       namespace + "_" + name,
@@ -93,11 +94,10 @@ func Render(namespace, name string, subnet netip.Prefix, gateway netip.Addr) ([]
 			Type:      "bridge",
 			Bridge:    BridgeName(namespace, name),
 			IsGateway: true,
-			IPMasq:    true,
+			IPMasq:    false,
 			IPAM: hostLocal{
 				Type:   "host-local",
 				Ranges: [][]ipamRange{{{Subnet: subnet.String(), Gateway: gateway.String()}}},
-				Routes: []route{{Dst: defaultRoute}},
 			},
 		}},
 	}
@@ -144,6 +144,13 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
+// MaxPrefixLen is the longest prefix host-local allocates from: it keeps
+// the network address and (IPv4) the broadcast address back and refuses
+// anything longer than a /30 or a /126 outright.
+func MaxPrefixLen(a netip.Addr) int {
+	return a.BitLen() - 2
+}
+
 // checkAddresses refuses a subnet and gateway that host-local could not use
 // or that netspec would not have accepted.
 func checkAddresses(subnet netip.Prefix, gateway netip.Addr) error {
@@ -162,6 +169,8 @@ func checkAddresses(subnet netip.Prefix, gateway netip.Addr) error {
 		return fmt.Errorf("gateway %s is not of the same IP family as subnet %s", gateway, subnet)
 	case !subnet.Contains(gateway):
 		return fmt.Errorf("gateway %s is outside subnet %s", gateway, subnet)
+	case subnet.Bits() > MaxPrefixLen(subnet.Addr()):
+		return fmt.Errorf("subnet %s is too small: host-local allocates from at most a /%d", subnet, MaxPrefixLen(subnet.Addr()))
 	}
 	return nil
 }

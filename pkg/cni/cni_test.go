@@ -18,7 +18,7 @@ const goldenIPv4 = `{
       "type": "bridge",
       "bridge": "cni562ef55a60e4",
       "isGateway": true,
-      "ipMasq": true,
+      "ipMasq": false,
       "ipam": {
         "type": "host-local",
         "ranges": [
@@ -28,11 +28,6 @@ const goldenIPv4 = `{
               "gateway": "192.168.0.1"
             }
           ]
-        ],
-        "routes": [
-          {
-            "dst": "0.0.0.0/0"
-          }
         ]
       }
     }
@@ -48,7 +43,7 @@ const goldenIPv6 = `{
       "type": "bridge",
       "bridge": "cni47bf6fa16b1b",
       "isGateway": true,
-      "ipMasq": true,
+      "ipMasq": false,
       "ipam": {
         "type": "host-local",
         "ranges": [
@@ -58,11 +53,6 @@ const goldenIPv6 = `{
               "gateway": "fd00:10::1"
             }
           ]
-        ],
-        "routes": [
-          {
-            "dst": "::/0"
-          }
         ]
       }
     }
@@ -179,6 +169,7 @@ type parsedConf struct {
 	Plugins    []struct {
 		Type   string `json:"type"`
 		Bridge string `json:"bridge"`
+		IPMasq bool   `json:"ipMasq"`
 		IPAM   struct {
 			Ranges [][]struct {
 				Subnet  string `json:"subnet"`
@@ -220,13 +211,13 @@ func checkRoundTrip(t *testing.T, out []byte, subnet netip.Prefix, gateway netip
 	if err != nil || gotGateway != gateway {
 		t.Fatalf("gateway round trip: got %q (%v), want %v", pl.IPAM.Ranges[0][0].Gateway, err, gateway)
 	}
-	if len(pl.IPAM.Routes) != 1 {
-		t.Fatalf("want exactly one route, got %+v", pl.IPAM.Routes)
+	if len(pl.IPAM.Routes) != 0 {
+		t.Fatalf("a secondary network must install no routes (the default route is the cluster network's), got %+v", pl.IPAM.Routes)
 	}
-	dst, err := netip.ParsePrefix(pl.IPAM.Routes[0].Dst)
-	if err != nil || dst.Bits() != 0 || dst.Addr().Is4() != subnet.Addr().Is4() {
-		t.Fatalf("default route %q does not match the subnet family of %v", pl.IPAM.Routes[0].Dst, subnet)
+	if pl.IPMasq {
+		t.Fatalf("ipMasq is on; the attachment must not masquerade")
 	}
+	checkLoadsWithLibcni(t, out, subnet, gateway)
 }
 
 func TestRenderRoundTrip(t *testing.T) {
@@ -236,9 +227,9 @@ func TestRenderRoundTrip(t *testing.T) {
 		gateway string
 	}{
 		{"IPv4 /16 subnet and gateway parse back unchanged", "192.168.0.0/16", "192.168.0.1"},
-		{"IPv4 /31 subnet and gateway parse back unchanged", "10.0.0.0/31", "10.0.0.1"},
+		{"IPv4 /30 subnet and gateway parse back unchanged", "10.0.0.0/30", "10.0.0.1"},
 		{"IPv6 /64 subnet and gateway parse back unchanged", "fd00:10::/64", "fd00:10::1"},
-		{"IPv6 /127 subnet and gateway parse back unchanged", "fd00::/127", "fd00::1"},
+		{"IPv6 /126 subnet and gateway parse back unchanged", "fd00::/126", "fd00::1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,6 +265,8 @@ func TestRenderRefusesBadInput(t *testing.T) {
 		{"subnet with host bits set is refused", "ns", "net", netip.MustParsePrefix("10.0.0.1/24"), netip.MustParseAddr("10.0.0.2")},
 		{"gateway outside the subnet is refused", "ns", "net", v4, netip.MustParseAddr("10.0.1.1")},
 		{"IPv4-mapped IPv6 subnet is refused", "ns", "net", netip.MustParsePrefix("::ffff:10.0.0.0/120"), netip.MustParseAddr("::ffff:10.0.0.1")},
+		{"IPv4 /31 is refused: host-local has no address to hand out", "ns", "net", netip.MustParsePrefix("10.0.0.0/31"), netip.MustParseAddr("10.0.0.1")},
+		{"IPv6 /127 is refused: host-local has no address to hand out", "ns", "net", netip.MustParsePrefix("fd00::/127"), netip.MustParseAddr("fd00::1")},
 		{"zoned gateway is refused", "ns", "net", netip.MustParsePrefix("fe80::/64"), netip.MustParseAddr("fe80::1%eth0")},
 		{"empty namespace is refused", "", "net", v4, gw4},
 		{"empty name is refused", "ns", "", v4, gw4},

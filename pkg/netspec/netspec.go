@@ -39,6 +39,11 @@ const (
 	// not written in canonical text, because the stored value is used as an
 	// identity for overlap detection and must have exactly one spelling.
 	MsgCIDRNotCanonical = "must be in canonical form with all host bits zero, e.g. 192.168.0.0/16 rather than 192.168.0.1/16"
+	// MsgCIDRTooSmall is reported when spec.cidr is longer than a /30 (IPv4)
+	// or a /126 (IPv6): the address manager on the nodes keeps the network
+	// address, the broadcast address and the gateway back, and refuses such
+	// a subnet outright, so no pod could ever attach.
+	MsgCIDRTooSmall = "must leave room for pod addresses: at most a /30 for IPv4 or a /126 for IPv6"
 	// MsgGatewayRequired is reported when spec.gateway is empty, because the
 	// bridge plugin needs an address to assign to the bridge.
 	MsgGatewayRequired = "is required"
@@ -147,6 +152,9 @@ func validateCIDR(cidr string, out *[]Violation) (netip.Prefix, bool) {
 	}
 	if p.Masked().String() != cidr {
 		*out = append(*out, Violation{FieldCIDR, MsgCIDRNotCanonical})
+	}
+	if p.Bits() > p.Addr().BitLen()-2 {
+		*out = append(*out, Violation{FieldCIDR, MsgCIDRTooSmall})
 	}
 	return p, true
 }

@@ -11,6 +11,7 @@ var (
 	cidrRequired     = Violation{FieldCIDR, MsgCIDRRequired}
 	cidrInvalid      = Violation{FieldCIDR, MsgCIDRInvalid}
 	cidrNotCanonical = Violation{FieldCIDR, MsgCIDRNotCanonical}
+	cidrTooSmall     = Violation{FieldCIDR, MsgCIDRTooSmall}
 	gwRequired       = Violation{FieldGateway, MsgGatewayRequired}
 	gwInvalid        = Violation{FieldGateway, MsgGatewayInvalid}
 	gwFamily         = Violation{FieldGateway, MsgGatewayFamily}
@@ -31,12 +32,14 @@ func TestValidate(t *testing.T) {
 		{"IPv4 gateway on the last host before broadcast is valid", "10.0.0.0/24", "10.0.0.254", nil},
 		{"IPv4 /0 with a host gateway is valid", "0.0.0.0/0", "10.0.0.1", nil},
 		{"IPv4 /30 with the second address as gateway is valid", "10.0.0.0/30", "10.0.0.2", nil},
-		{"IPv4 /31 upper address is valid because /31 has no broadcast", "10.0.0.0/31", "10.0.0.1", nil},
+		{"IPv4 /30 upper host address is valid", "10.0.0.0/30", "10.0.0.1", nil},
+		{"IPv4 /31 is too small: no address is left for pods", "10.0.0.0/31", "10.0.0.1", []Violation{cidrTooSmall}},
 
 		// Valid IPv6.
 		{"IPv6 /64 with ::1 as gateway is valid", "fd00:10::/64", "fd00:10::1", nil},
 		{"IPv6 has no broadcast so the all-ones host is a valid gateway", "fd00:10::/64", "fd00:10::ffff:ffff:ffff:ffff", nil},
-		{"IPv6 /127 upper address is valid", "fd00::/127", "fd00::1", nil},
+		{"IPv6 /126 is the smallest valid subnet", "fd00::/126", "fd00::1", nil},
+		{"IPv6 /127 is too small: no address is left for pods", "fd00::/127", "fd00::1", []Violation{cidrTooSmall}},
 		{"IPv6 gateway in non-canonical text is accepted like CEL isIP does", "fd00:10::/64", "FD00:10:0::1", nil},
 
 		// Required.
@@ -83,15 +86,15 @@ func TestValidate(t *testing.T) {
 		{"IPv4 gateway outside the cidr is refused", "192.168.0.0/16", "192.169.0.1", []Violation{gwOutside}},
 		{"IPv4 gateway just past the broadcast address is outside", "10.0.0.0/24", "10.0.1.0", []Violation{gwOutside}},
 		{"IPv6 gateway outside the cidr is refused", "fd00:10::/64", "fd00:11::1", []Violation{gwOutside}},
-		{"IPv4 /32 gateway on another address is outside", "10.0.0.5/32", "10.0.0.6", []Violation{gwOutside}},
+		{"IPv4 /32 is too small and a gateway on another address is outside", "10.0.0.5/32", "10.0.0.6", []Violation{cidrTooSmall, gwOutside}},
 
 		// Network address.
 		{"IPv4 gateway equal to the network address is refused", "192.168.0.0/16", "192.168.0.0", []Violation{gwNetwork}},
 		{"IPv6 gateway equal to the network address is refused", "fd00:10::/64", "fd00:10::", []Violation{gwNetwork}},
-		{"IPv4 /31 lower address is refused as the network address", "10.0.0.0/31", "10.0.0.0", []Violation{gwNetwork}},
-		{"IPv4 /32 has no gateway other than its network address", "10.0.0.5/32", "10.0.0.5", []Violation{gwNetwork}},
-		{"IPv6 /127 lower address is refused as the network address", "fd00::/127", "fd00::", []Violation{gwNetwork}},
-		{"IPv6 /128 has no gateway other than its network address", "fd00::1/128", "fd00::1", []Violation{gwNetwork}},
+		{"IPv4 /31 lower address is refused as too small and the network address", "10.0.0.0/31", "10.0.0.0", []Violation{cidrTooSmall, gwNetwork}},
+		{"IPv4 /32 is too small and has no gateway other than its network address", "10.0.0.5/32", "10.0.0.5", []Violation{cidrTooSmall, gwNetwork}},
+		{"IPv6 /127 lower address is refused as too small and the network address", "fd00::/127", "fd00::", []Violation{cidrTooSmall, gwNetwork}},
+		{"IPv6 /128 is too small and has no gateway other than its network address", "fd00::1/128", "fd00::1", []Violation{cidrTooSmall, gwNetwork}},
 		{"IPv4 /0 network address is refused", "0.0.0.0/0", "0.0.0.0", []Violation{gwNetwork}},
 
 		// Broadcast address.
@@ -173,7 +176,8 @@ func TestParseCIDR(t *testing.T) {
 	}{
 		{"canonical IPv4 cidr is accepted", "192.168.0.0/16", netip.MustParsePrefix("192.168.0.0/16"), true},
 		{"canonical IPv6 cidr is accepted", "fd00:10::/64", netip.MustParsePrefix("fd00:10::/64"), true},
-		{"IPv4 /32 is accepted because only the gateway makes it unusable", "10.0.0.5/32", netip.MustParsePrefix("10.0.0.5/32"), true},
+		{"IPv4 /32 is refused: it leaves no address for pods, so it claims nothing", "10.0.0.5/32", netip.Prefix{}, false},
+		{"IPv4 /30 is accepted", "10.0.0.4/30", netip.MustParsePrefix("10.0.0.4/30"), true},
 		{"empty cidr is refused", "", netip.Prefix{}, false},
 		{"garbage cidr is refused", "nope", netip.Prefix{}, false},
 		{"non-canonical IPv4 cidr is refused", "192.168.0.1/16", netip.Prefix{}, false},
@@ -277,6 +281,9 @@ func FuzzValidate(f *testing.F) {
 		}
 		if gw == p.Addr() {
 			t.Fatalf("accepted gateway %v is the network address of %v", gw, p)
+		}
+		if p.Bits() > p.Addr().BitLen()-2 {
+			t.Fatalf("accepted %v, which leaves no address for pods", p)
 		}
 		if gw.Is4In6() || gw.Zone() != "" || p.Addr().Is4In6() {
 			t.Fatalf("accepted 4in6 or zoned value: %v %v", p, gw)

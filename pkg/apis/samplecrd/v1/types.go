@@ -60,11 +60,13 @@ type Network struct {
 // +kubebuilder:validation:XValidation:rule="!isCIDR(self.cidr) || !isIP(self.gateway) || ip(self.gateway).family() != 4 || !cidr(self.cidr).containsIP(self.gateway) || cidr(self.cidr).prefixLength() >= 31 || (int(self.gateway.split('.')[0]) * 16777216 + int(self.gateway.split('.')[1]) * 65536 + int(self.gateway.split('.')[2]) * 256 + int(self.gateway.split('.')[3]) + 1) % [4294967296, 2147483648, 1073741824, 536870912, 268435456, 134217728, 67108864, 33554432, 16777216, 8388608, 4194304, 2097152, 1048576, 524288, 262144, 131072, 65536, 32768, 16384, 8192, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4][cidr(self.cidr).prefixLength()] != 0",message="must not be the broadcast address of spec.cidr",fieldPath=".gateway",reason=FieldValueInvalid
 type NetworkSpec struct {
 	// cidr is the subnet, IPv4 or IPv6, in canonical form: 192.168.0.0/16,
-	// not 192.168.0.1/16. Networks may not overlap; the oldest one wins.
+	// not 192.168.0.1/16, and no longer than a /30 (IPv4) or a /126 (IPv6).
+	// Networks may not overlap; the oldest one wins.
 	// +required
 	// +kubebuilder:validation:MaxLength=49
 	// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="must be an IPv4 or IPv6 CIDR such as 192.168.0.0/16 or fd00:10::/64"
 	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",message="must be in canonical form with all host bits zero, e.g. 192.168.0.0/16 rather than 192.168.0.1/16"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || cidr(self).prefixLength() <= (cidr(self).ip().family() == 4 ? 30 : 126)",message="must leave room for pod addresses: at most a /30 for IPv4 or a /126 for IPv6"
 	CIDR string `json:"cidr"`
 
 	// gateway is the gateway address: inside cidr, of the same family, and
