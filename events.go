@@ -71,8 +71,24 @@ func (s *asyncSink) Update(event *corev1.Event) (*corev1.Event, error) {
 
 // Patch queues a patch of a repeated Event.
 func (s *asyncSink) Patch(event *corev1.Event, data []byte) (*corev1.Event, error) {
-	s.enqueue(event, func() error { _, err := s.sink.Patch(event, data); return err })
+	s.enqueue(event, func() error { return s.patchOrCreate(event, data) })
 	return event, nil
+}
+
+// patchOrCreate patches a repeated Event, or creates it when the Event it
+// counts is gone: it expired (the API server keeps Events for an hour by
+// default) or its create was never written. client-go's recorder does the
+// same; without it every later repeat of such an Event would be lost too.
+func (s *asyncSink) patchOrCreate(event *corev1.Event, data []byte) error {
+	_, err := s.sink.Patch(event, data)
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	created := event.DeepCopy()
+	// A create must not name a version: the object is new.
+	created.ResourceVersion = ""
+	_, err = s.sink.Create(created)
+	return err
 }
 
 // enqueue hands a write to the writer of the Event's object, or drops it

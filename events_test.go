@@ -16,7 +16,8 @@ import (
 )
 
 // recordingSink is an EventSink that logs its calls, optionally waiting on
-// gate before each one and failing the first failures calls with err.
+// gate before each one, failing the first failures calls with err, and
+// failing every patch with patchErr.
 type recordingSink struct {
 	mu       sync.Mutex
 	calls    []string
@@ -24,6 +25,8 @@ type recordingSink struct {
 	gate     chan struct{}
 	err      error
 	failures int
+	patchErr error
+	created  *corev1.Event // the last Event created
 }
 
 func (s *recordingSink) call(op string, e *corev1.Event) (*corev1.Event, error) {
@@ -45,10 +48,21 @@ func (s *recordingSink) call(op string, e *corev1.Event) (*corev1.Event, error) 
 	}
 	return e, nil
 }
-func (s *recordingSink) Create(e *corev1.Event) (*corev1.Event, error) { return s.call("create", e) }
+func (s *recordingSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	s.mu.Lock()
+	s.created = e.DeepCopy()
+	s.mu.Unlock()
+	return s.call("create", e)
+}
 func (s *recordingSink) Update(e *corev1.Event) (*corev1.Event, error) { return s.call("update", e) }
 func (s *recordingSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) {
-	return s.call("patch", e)
+	if _, err := s.call("patch", e); err != nil {
+		return nil, err
+	}
+	if s.patchErr != nil {
+		return nil, s.patchErr
+	}
+	return e, nil
 }
 func (s *recordingSink) recorded() []string {
 	s.mu.Lock()
@@ -184,5 +198,31 @@ func TestAsyncSinkFlushGivesUpWhenTheContextEnds(t *testing.T) {
 	sink.flush(ctx)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("flush took %v despite a 200ms deadline", took)
+	}
+}
+
+// A repeated Event is a patch of the Event it counts. When that Event is gone
+// (it expired, or its create was never written), the repeat is created
+// instead, as client-go's own recorder does, rather than lost.
+func TestAsyncSinkCreatesARepeatWhoseEventIsGone(t *testing.T) {
+	eventsDropped.Reset()
+	inner := &recordingSink{patchErr: apierrors.NewNotFound(corev1.Resource("events"), "blue.1")}
+	sink := newTestSink(t, inner)
+	first := event("blue", "m")
+	first.Count = 1
+	_, _ = sink.Create(first)
+	repeat := event("blue", "m")
+	repeat.Count, repeat.ResourceVersion = 2, "41"
+	_, _ = sink.Patch(repeat, []byte(`{"count":2}`))
+	sink.flush(context.Background())
+
+	if got, want := inner.recorded(), []string{"create blue m", "patch blue m", "create blue m"}; !slices.Equal(got, want) {
+		t.Errorf("writes = %v, want %v", got, want)
+	}
+	if c := inner.created; c.Count != 2 || c.ResourceVersion != "" {
+		t.Errorf("the repeat was created with count %d and resourceVersion %q, want 2 and none", c.Count, c.ResourceVersion)
+	}
+	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 0 {
+		t.Errorf("events_dropped_total = %v, want 0", got)
 	}
 }
