@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"net/http"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Sizing of the asynchronous Event sink.
@@ -23,8 +25,18 @@ const (
 	// eventQueuePerWriter bounds the Events waiting for each writer; past it
 	// an Event is dropped and counted, never blocking a sync.
 	eventQueuePerWriter = 2000
-	// eventWriteTries is how often a write that failed in transit is tried.
-	eventWriteTries = 3
+	// eventRetryWindow is how long after it was recorded an Event is still
+	// worth writing: a write that may pass (see mayPass) is tried again with
+	// backoff until then, so an API server outage of up to two minutes (a
+	// restart, an etcd leader change) loses no Event; client-go's recorder
+	// keeps trying for about as long. Past it the condition on the Network
+	// has long said the same, and memory stays bounded by the queues.
+	eventRetryWindow = 2 * time.Minute
+	// eventRetryFirstDelay and eventRetryMaxDelay bound the backoff between
+	// tries, which doubles from the first to the max. Retries need no
+	// jitter: at most eventWriters of them are in flight at once.
+	eventRetryFirstDelay = 200 * time.Millisecond
+	eventRetryMaxDelay   = 10 * time.Second
 	// eventQuietPeriod: a flush also waits until no Event has arrived for
 	// this long, since Events reach the sink through the broadcaster's
 	// channels a moment after they are recorded.
@@ -38,8 +50,9 @@ const (
 // for everything queued; client-go's broadcaster has no flush of its own.
 type asyncSink struct {
 	sink   record.EventSink
-	queues []chan func()
+	queues []chan func(context.Context)
 	logger klog.Logger
+	clock  clock.Clock // measures the retry window and backoff
 
 	mu          sync.Mutex
 	pending     int // queued or being written
@@ -48,9 +61,15 @@ type asyncSink struct {
 
 // newAsyncSink starts the writers, which run until ctx ends.
 func newAsyncSink(ctx context.Context, sink record.EventSink) *asyncSink {
-	s := &asyncSink{sink: sink, queues: make([]chan func(), eventWriters), logger: klog.FromContext(ctx)}
+	return newAsyncSinkWithClock(ctx, sink, clock.RealClock{})
+}
+
+// newAsyncSinkWithClock is newAsyncSink with the clock that retries wait
+// on; tests pass a fake one.
+func newAsyncSinkWithClock(ctx context.Context, sink record.EventSink, clk clock.Clock) *asyncSink {
+	s := &asyncSink{sink: sink, queues: make([]chan func(context.Context), eventWriters), logger: klog.FromContext(ctx), clock: clk}
 	for i := range s.queues {
-		s.queues[i] = make(chan func(), eventQueuePerWriter)
+		s.queues[i] = make(chan func(context.Context), eventQueuePerWriter)
 		go s.write(ctx, s.queues[i])
 	}
 	return s
@@ -102,9 +121,10 @@ func (s *asyncSink) enqueue(event *corev1.Event, write func() error) {
 	s.pending++
 	s.lastArrival = time.Now()
 	s.mu.Unlock()
-	job := func() {
+	recorded := s.clock.Now()
+	job := func(ctx context.Context) {
 		defer s.done()
-		s.writeWithRetries(event, write)
+		s.writeWithRetries(ctx, event, recorded, write)
 	}
 	select {
 	case queue <- job:
@@ -123,44 +143,72 @@ func (s *asyncSink) done() {
 }
 
 // write runs one writer until ctx ends.
-func (s *asyncSink) write(ctx context.Context, queue chan func()) {
+func (s *asyncSink) write(ctx context.Context, queue chan func(context.Context)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case job := <-queue:
-			job()
+			job(ctx)
 		}
 	}
 }
 
-// writeWithRetries writes an Event, trying again briefly when the failure
-// may pass (a transport error, throttling, a timeout). Events are best
-// effort: a sync never waits for them, and one that cannot be written is
-// counted and logged, not retried forever.
-func (s *asyncSink) writeWithRetries(event *corev1.Event, write func() error) {
-	for try := 1; ; try++ {
+// writeWithRetries writes an Event, and while the failure may pass (see
+// mayPass) tries again with backoff until eventRetryWindow after the Event
+// was recorded, or until ctx ends. Events are best effort: a sync never
+// waits for them, and one that cannot be written is counted and logged.
+// A writer retrying holds up the Events queued behind it; they are about
+// the same unreachable server, and each gets at least one try when its
+// turn comes.
+func (s *asyncSink) writeWithRetries(ctx context.Context, event *corev1.Event, recorded time.Time, write func() error) {
+	delay := eventRetryFirstDelay
+	for {
 		err := write()
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return
 		}
-		if try == eventWriteTries || !mayPass(err) {
-			eventsDropped.Inc()
-			s.logger.V(2).Info("Could not write Event", "object", klog.KRef(event.InvolvedObject.Namespace, event.InvolvedObject.Name), "reason", event.Reason, "err", err)
+		wait := retryDelay(delay, err)
+		if !mayPass(err) || s.clock.Since(recorded)+wait > eventRetryWindow {
+			s.drop(event, err)
 			return
 		}
-		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			s.drop(event, context.Cause(ctx))
+			return
+		case <-s.clock.After(wait):
+		}
+		delay = min(2*delay, eventRetryMaxDelay)
 	}
 }
 
+// drop counts and logs an Event that will not be written.
+func (s *asyncSink) drop(event *corev1.Event, err error) {
+	eventsDropped.Inc()
+	s.logger.V(2).Info("Could not write Event", "object", klog.KRef(event.InvolvedObject.Namespace, event.InvolvedObject.Name), "reason", event.Reason, "err", err)
+}
+
+// retryDelay is how long to wait before the next try: the backoff delay, or
+// longer when the server said how long to wait (Retry-After).
+func retryDelay(delay time.Duration, err error) time.Duration {
+	if seconds, ok := apierrors.SuggestsClientDelay(err); ok {
+		delay = max(delay, time.Duration(seconds)*time.Second)
+	}
+	return delay
+}
+
 // mayPass reports whether a failed write is worth trying again: the server
-// never answered, or answered that it is busy.
+// never answered (a transport error), asked to slow down (429), or failed
+// on its side (5xx: unavailable while starting, an etcd leader change, a
+// timeout). Any other answer is about the Event and would be the same again.
 func mayPass(err error) bool {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		return true
 	}
-	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err)
+	code := status.Status().Code
+	return code == http.StatusTooManyRequests || code >= http.StatusInternalServerError
 }
 
 // idle reports whether nothing is queued or in flight and nothing arrived

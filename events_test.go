@@ -11,8 +11,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
+	testclock "k8s.io/utils/clock/testing"
 )
 
 // recordingSink is an EventSink that logs its calls, optionally waiting on
@@ -74,11 +76,43 @@ func event(object, message string) *corev1.Event {
 	return &corev1.Event{InvolvedObject: corev1.ObjectReference{Namespace: "default", Name: object}, Message: message}
 }
 
-func newTestSink(t *testing.T, sink *recordingSink) *asyncSink {
+// newTestSink returns an asyncSink writing to sink whose retries do not
+// wait: its clock jumps ahead by eventRetryMaxDelay whenever a writer waits.
+func newTestSink(t *testing.T, sink record.EventSink) *asyncSink {
+	s, clk := newFakeClockSink(t, sink)
+	fastForward(t, clk, eventRetryMaxDelay)
+	return s
+}
+
+// newFakeClockSink returns an asyncSink writing to sink whose retries wait
+// on the returned fake clock.
+func newFakeClockSink(t *testing.T, sink record.EventSink) (*asyncSink, *testclock.FakeClock) {
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	return newAsyncSink(ctx, sink)
+	clk := testclock.NewFakeClock(epoch)
+	return newAsyncSinkWithClock(ctx, sink, clk), clk
+}
+
+// fastForward steps clk by step whenever something waits on it, until the
+// test ends, so that time passes only while the sink's writers wait.
+func fastForward(t *testing.T, clk *testclock.FakeClock, step time.Duration) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if clk.HasWaiters() {
+				clk.Step(step)
+			}
+		}
+	}()
 }
 
 func TestAsyncSinkReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
@@ -166,9 +200,11 @@ func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
 	}{
 		{"a transport error is retried", errors.New("connection refused"), 1, 2, 0},
 		{"throttling is retried", apierrors.NewTooManyRequests("slow down", 1), 1, 2, 0},
+		{"an unavailable server is retried", apierrors.NewServiceUnavailable("starting"), 1, 2, 0},
+		{"an internal error is retried", apierrors.NewInternalError(errors.New("etcd leader changed")), 1, 2, 0},
+		{"a short outage outlasts three tries", errors.New("connection refused"), 4, 5, 0},
 		{"a refusal is final", apierrors.NewForbidden(corev1.Resource("events"), "x", errors.New("no")), 1, 1, 1},
 		{"already existing counts as written", apierrors.NewAlreadyExists(corev1.Resource("events"), "x"), 1, 1, 0},
-		{"retries are bounded", errors.New("connection refused"), 100, eventWriteTries, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,5 +260,78 @@ func TestAsyncSinkCreatesARepeatWhoseEventIsGone(t *testing.T) {
 	}
 	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 0 {
 		t.Errorf("events_dropped_total = %v, want 0", got)
+	}
+}
+
+// outageSink is an EventSink behind an API server that refuses connections
+// until end, by clk; it logs when each write was tried.
+type outageSink struct {
+	clk   *testclock.FakeClock
+	end   time.Time
+	mu    sync.Mutex
+	tries []time.Time
+}
+
+func (s *outageSink) try(e *corev1.Event) (*corev1.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clk.Now()
+	s.tries = append(s.tries, now)
+	if now.Before(s.end) {
+		return nil, errors.New("dial tcp 10.0.0.1:443: connect: connection refused")
+	}
+	return e, nil
+}
+func (s *outageSink) Create(e *corev1.Event) (*corev1.Event, error)          { return s.try(e) }
+func (s *outageSink) Update(e *corev1.Event) (*corev1.Event, error)          { return s.try(e) }
+func (s *outageSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) { return s.try(e) }
+
+// An Event recorded while the API server is down is written once it is back,
+// if that is within eventRetryWindow; past it, the Event is dropped and
+// counted. Time is the sink's fake clock, stepped in small increments while
+// a writer waits.
+func TestAsyncSinkRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
+	const step = 100 * time.Millisecond
+	tests := []struct {
+		name      string
+		outage    time.Duration
+		wantDrops float64
+	}{
+		{"an outage shorter than the window loses nothing", eventRetryWindow * 3 / 4, 0},
+		{"an outage longer than the window drops the Event", time.Hour, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			eventsDropped.Reset()
+			inner := &outageSink{}
+			sink, clk := newFakeClockSink(t, inner)
+			inner.clk, inner.end = clk, clk.Now().Add(tc.outage)
+			recorded := clk.Now()
+			fastForward(t, clk, step)
+			_, _ = sink.Create(event("blue", "m"))
+			sink.flush(context.Background())
+
+			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
+				t.Errorf("events_dropped_total = %v, want %v", got, tc.wantDrops)
+			}
+			last := inner.tries[len(inner.tries)-1].Sub(recorded)
+			t.Logf("%d tries, the last %v after the Event was recorded", len(inner.tries), last)
+			if tc.wantDrops == 0 {
+				// Written at the first try after the outage, which the
+				// backoff may put up to eventRetryMaxDelay late.
+				if last < tc.outage || last > tc.outage+eventRetryMaxDelay+step {
+					t.Errorf("written %v after it was recorded, want within %v of the end of the %v outage", last, eventRetryMaxDelay, tc.outage)
+				}
+				return
+			}
+			if last > eventRetryWindow || last < eventRetryWindow-eventRetryMaxDelay-step {
+				t.Errorf("last try %v after the Event was recorded, want within %v before the %v window ends", last, eventRetryMaxDelay, eventRetryWindow)
+			}
+			for i := 1; i < len(inner.tries); i++ {
+				if gap := inner.tries[i].Sub(inner.tries[i-1]); gap > eventRetryMaxDelay+step {
+					t.Errorf("tries %d and %d are %v apart, more than the %v backoff cap", i-1, i, gap, eventRetryMaxDelay)
+				}
+			}
+		})
 	}
 }
