@@ -122,11 +122,10 @@ type Controller struct {
 	// and it never holds the same key twice.
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
-	broadcaster record.EventBroadcaster
-	eventSink   *asyncSink
-	stopEvents  context.CancelFunc
-	recorder    record.EventRecorder
-	opts        Options
+	eventSink  *asyncSink
+	stopEvents context.CancelFunc
+	recorder   record.EventRecorder
+	opts       Options
 }
 
 // NewController returns a Controller fed by the given informers. It adds the
@@ -160,14 +159,11 @@ func NewController(
 		return nil, fmt.Errorf("adding the CIDR index: %w", err)
 	}
 
-	logger.V(4).Info("Creating event broadcaster")
+	logger.V(4).Info("Creating event recorder")
 	// Event recording outlives ctx: Run flushes the last Events after the
-	// workers have stopped, then stops the broadcaster and the sink.
+	// workers have stopped, then stops the sink's writers.
 	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
-	broadcaster := record.NewBroadcaster(record.WithContext(eventsCtx))
-	broadcaster.StartStructuredLogging(0)
 	eventSink := newAsyncSink(eventsCtx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
-	broadcaster.StartRecordingToSink(eventSink)
 
 	c := &Controller{
 		kubeclientset:    kubeclientset,
@@ -181,11 +177,10 @@ func NewController(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		broadcaster: broadcaster,
-		eventSink:   eventSink,
-		stopEvents:  stopEvents,
-		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
-		opts:        opts,
+		eventSink:  eventSink,
+		stopEvents: stopEvents,
+		recorder:   newEventRecorder(eventsCtx, eventSink, scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
+		opts:       opts,
 	}
 
 	logger.Info("Setting up event handlers")
@@ -210,11 +205,10 @@ func NewController(
 // cancelled. Stopping is graceful: workers take no new keys, in-flight syncs
 // get up to Options.ShutdownTimeout to finish (their API calls are not
 // cancelled with ctx, so a sync is not cut off half-way), then the Events
-// recorded so far are flushed and the event broadcaster is shut down.
+// recorded so far are flushed and the Event writers are stopped.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.stopEvents()
-	defer c.broadcaster.Shutdown()
 	logger := klog.FromContext(ctx)
 
 	logger.Info("Starting Network controller")

@@ -152,7 +152,6 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.broadcaster.Shutdown)
 	t.Cleanup(c.stopEvents)
 	t.Cleanup(c.workqueue.ShutDown)
 	c.recorder = f.recorder

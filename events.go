@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"net/http"
 	"sync"
@@ -10,10 +11,133 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/record/util"
+	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
+
+// eventRecorder is the controller's record.EventRecorder. It does what
+// client-go's recorder and broadcaster do between them (build the Event,
+// correlate it with earlier ones to count repeats, aggregate similar ones
+// and filter spam, and log it) but hands the Event to the asyncSink in the
+// caller's goroutine. So the sink counts an Event before the sync that
+// recorded it returns, and a flush after the workers have stopped sees every
+// Event. client-go's broadcaster passes Events through a channel and a
+// goroutine of its own, which nothing can flush: the Event of the last sync
+// before a shutdown was lost in 95 of 100 runs.
+type eventRecorder struct {
+	scheme *runtime.Scheme
+	source corev1.EventSource
+	sink   *asyncSink
+	clock  clock.PassiveClock
+	logger klog.Logger
+
+	// mu makes correlating an Event and queueing it one step, so that the
+	// sink gets an object's Events in the order the correlator counted them.
+	mu         sync.Mutex
+	correlator *record.EventCorrelator
+}
+
+var _ record.EventRecorder = &eventRecorder{}
+
+// newEventRecorder returns a recorder of Events from source about objects
+// in scheme, written by sink. It correlates Events with client-go's
+// defaults: repeats are counted on one Event, similar ones aggregated past
+// 10 in 10 minutes, and at most 25 Events per object are kept in a burst.
+func newEventRecorder(ctx context.Context, sink *asyncSink, scheme *runtime.Scheme, source corev1.EventSource) *eventRecorder {
+	return &eventRecorder{
+		scheme:     scheme,
+		source:     source,
+		sink:       sink,
+		clock:      clock.RealClock{},
+		logger:     klog.FromContext(ctx),
+		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{}),
+	}
+}
+
+// Event records an Event about object.
+func (r *eventRecorder) Event(object runtime.Object, eventtype, reason, message string) {
+	r.record(object, nil, eventtype, reason, message)
+}
+
+// Eventf records an Event about object with a formatted message.
+func (r *eventRecorder) Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...interface{}) {
+	r.record(object, nil, eventtype, reason, fmt.Sprintf(messageFmt, args...))
+}
+
+// AnnotatedEventf is Eventf with annotations on the Event.
+func (r *eventRecorder) AnnotatedEventf(object runtime.Object, annotations map[string]string, eventtype, reason, messageFmt string, args ...interface{}) {
+	r.record(object, annotations, eventtype, reason, fmt.Sprintf(messageFmt, args...))
+}
+
+// record builds, logs, correlates and queues one Event. A repeat of an
+// Event is a patch of it; the first occurrence is a create.
+func (r *eventRecorder) record(object runtime.Object, annotations map[string]string, eventtype, reason, message string) {
+	event, err := r.newEvent(object, annotations, eventtype, reason, message)
+	if err != nil {
+		utilruntime.HandleErrorWithLogger(r.logger, err, "Not recording Event", "reason", reason, "message", message)
+		return
+	}
+	ref := event.InvolvedObject
+	r.logger.Info("Event occurred", "object", klog.KRef(ref.Namespace, ref.Name), "kind", ref.Kind, "apiVersion", ref.APIVersion,
+		"type", eventtype, "reason", reason, "message", message)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	result, err := r.correlator.EventCorrelate(event)
+	if err != nil {
+		// As client-go does: the Event is still written, maybe without a
+		// patch to count it as a repeat.
+		utilruntime.HandleErrorWithLogger(r.logger, err, "Event correlation failed", "object", klog.KRef(ref.Namespace, ref.Name), "reason", reason)
+	}
+	if result.Skip {
+		return
+	}
+	if result.Event.Count > 1 {
+		r.sink.Patch(result.Event, result.Patch)
+		return
+	}
+	r.sink.Create(result.Event)
+}
+
+// newEvent returns a first occurrence of an Event about object, in its
+// namespace (default for cluster-scoped objects).
+func (r *eventRecorder) newEvent(object runtime.Object, annotations map[string]string, eventtype, reason, message string) (*corev1.Event, error) {
+	ref, err := reference.GetReference(r.scheme, object)
+	if err != nil {
+		return nil, fmt.Errorf("referring to the object: %w", err)
+	}
+	if eventtype != corev1.EventTypeNormal && eventtype != corev1.EventTypeWarning {
+		return nil, fmt.Errorf("unsupported Event type %q", eventtype)
+	}
+	now := metav1.NewTime(r.clock.Now())
+	namespace := ref.Namespace
+	if namespace == "" {
+		namespace = metav1.NamespaceDefault
+	}
+	return &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        util.GenerateEventName(ref.Name, now.UnixNano()),
+			Namespace:   namespace,
+			Annotations: annotations,
+		},
+		InvolvedObject:      *ref,
+		Type:                eventtype,
+		Reason:              reason,
+		Message:             message,
+		FirstTimestamp:      now,
+		LastTimestamp:       now,
+		Count:               1,
+		Source:              r.source,
+		ReportingController: r.source.Component,
+		ReportingInstance:   r.source.Host,
+	}, nil
+}
 
 // Sizing of the asynchronous Event sink.
 const (
@@ -37,26 +161,22 @@ const (
 	// jitter: at most eventWriters of them are in flight at once.
 	eventRetryFirstDelay = 200 * time.Millisecond
 	eventRetryMaxDelay   = 10 * time.Second
-	// eventQuietPeriod: a flush also waits until no Event has arrived for
-	// this long, since Events reach the sink through the broadcaster's
-	// channels a moment after they are recorded.
-	eventQuietPeriod = 100 * time.Millisecond
 )
 
-// asyncSink is the EventSink the broadcaster records to. It hands each write
-// to one of eventWriters goroutines and returns at once, so the broadcaster
-// never backs up. Writes about the same object go to the same writer, in
-// order, so that a repeated Event's patch follows its create. flush waits
-// for everything queued; client-go's broadcaster has no flush of its own.
+// asyncSink writes the Events eventRecorder hands it. It gives each write
+// to one of eventWriters goroutines and returns at once, so a sync never
+// waits for an Event. Writes about the same object go to the same writer,
+// in order, so that a repeated Event's patch follows its create. flush
+// waits for everything queued.
 type asyncSink struct {
 	sink   record.EventSink
 	queues []chan func(context.Context)
 	logger klog.Logger
 	clock  clock.Clock // measures the retry window and backoff
 
-	mu          sync.Mutex
-	pending     int // queued or being written
-	lastArrival time.Time
+	mu      sync.Mutex
+	pending int           // queued or being written
+	idle    chan struct{} // closed while pending is 0
 }
 
 // newAsyncSink starts the writers, which run until ctx ends.
@@ -67,7 +187,9 @@ func newAsyncSink(ctx context.Context, sink record.EventSink) *asyncSink {
 // newAsyncSinkWithClock is newAsyncSink with the clock that retries wait
 // on; tests pass a fake one.
 func newAsyncSinkWithClock(ctx context.Context, sink record.EventSink, clk clock.Clock) *asyncSink {
-	s := &asyncSink{sink: sink, queues: make([]chan func(context.Context), eventWriters), logger: klog.FromContext(ctx), clock: clk}
+	s := &asyncSink{sink: sink, queues: make([]chan func(context.Context), eventWriters), logger: klog.FromContext(ctx), clock: clk,
+		idle: make(chan struct{})}
+	close(s.idle)
 	for i := range s.queues {
 		s.queues[i] = make(chan func(context.Context), eventQueuePerWriter)
 		go s.write(ctx, s.queues[i])
@@ -75,23 +197,14 @@ func newAsyncSinkWithClock(ctx context.Context, sink record.EventSink, clk clock
 	return s
 }
 
-// Create queues the creation of an Event and returns it as if created: the
-// recorder only keeps it to patch repeats, which it addresses by name.
-func (s *asyncSink) Create(event *corev1.Event) (*corev1.Event, error) {
+// Create queues the creation of an Event.
+func (s *asyncSink) Create(event *corev1.Event) {
 	s.enqueue(event, func() error { _, err := s.sink.Create(event); return err })
-	return event, nil
-}
-
-// Update queues an update of an Event.
-func (s *asyncSink) Update(event *corev1.Event) (*corev1.Event, error) {
-	s.enqueue(event, func() error { _, err := s.sink.Update(event); return err })
-	return event, nil
 }
 
 // Patch queues a patch of a repeated Event.
-func (s *asyncSink) Patch(event *corev1.Event, data []byte) (*corev1.Event, error) {
+func (s *asyncSink) Patch(event *corev1.Event, data []byte) {
 	s.enqueue(event, func() error { return s.patchOrCreate(event, data) })
-	return event, nil
 }
 
 // patchOrCreate patches a repeated Event, or creates it when the Event it
@@ -118,8 +231,10 @@ func (s *asyncSink) enqueue(event *corev1.Event, write func() error) {
 	queue := s.queues[h.Sum32()%uint32(len(s.queues))]
 
 	s.mu.Lock()
+	if s.pending == 0 {
+		s.idle = make(chan struct{})
+	}
 	s.pending++
-	s.lastArrival = time.Now()
 	s.mu.Unlock()
 	recorded := s.clock.Now()
 	job := func(ctx context.Context) {
@@ -139,6 +254,9 @@ func (s *asyncSink) enqueue(event *corev1.Event, write func() error) {
 func (s *asyncSink) done() {
 	s.mu.Lock()
 	s.pending--
+	if s.pending == 0 {
+		close(s.idle)
+	}
 	s.mu.Unlock()
 }
 
@@ -211,24 +329,21 @@ func mayPass(err error) bool {
 	return code == http.StatusTooManyRequests || code >= http.StatusInternalServerError
 }
 
-// idle reports whether nothing is queued or in flight and nothing arrived
-// within eventQuietPeriod.
-func (s *asyncSink) idle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pending == 0 && time.Since(s.lastArrival) >= eventQuietPeriod
-}
-
 // flush waits until every Event handed to the sink has been written (or
-// given up on), or until ctx ends. Call it after the last Event is recorded.
-func (s *asyncSink) flush(ctx context.Context) {
-	ticker := time.NewTicker(eventQuietPeriod / 4)
-	defer ticker.Stop()
-	for !s.idle() {
+// given up on), or until ctx ends, and returns how many were still queued
+// or being written then. Call it once no more Events are being recorded.
+func (s *asyncSink) flush(ctx context.Context) (unwritten int) {
+	for {
+		s.mu.Lock()
+		idle, pending := s.idle, s.pending
+		s.mu.Unlock()
+		if pending == 0 {
+			return 0
+		}
 		select {
+		case <-idle:
 		case <-ctx.Done():
-			return
-		case <-ticker.C:
+			return pending
 		}
 	}
 }

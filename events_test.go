@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
@@ -118,9 +120,7 @@ func fastForward(t *testing.T, clk *testclock.FakeClock, step time.Duration) {
 func TestAsyncSinkReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
 	inner := &recordingSink{gate: make(chan struct{})}
 	sink := newTestSink(t, inner)
-	if _, err := sink.Create(event("blue", "m")); err != nil {
-		t.Fatal(err)
-	}
+	sink.Create(event("blue", "m"))
 	flushed := make(chan struct{})
 	go func() { sink.flush(context.Background()); close(flushed) }()
 	select {
@@ -146,9 +146,9 @@ func TestAsyncSinkKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
 		for _, object := range []string{"a", "b", "c"} {
 			e := event(object, fmt.Sprint(i))
 			if i == 0 {
-				_, _ = sink.Create(e)
+				sink.Create(e)
 			} else {
-				_, _ = sink.Patch(e, nil)
+				sink.Patch(e, nil)
 			}
 		}
 	}
@@ -180,10 +180,10 @@ func TestAsyncSinkDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
 	sink := newTestSink(t, inner)
 	// One object: one writer, held on its first write; its queue then
 	// takes eventQueuePerWriter more before dropping.
-	_, _ = sink.Create(event("blue", "m"))
+	sink.Create(event("blue", "m"))
 	<-inner.entered
 	for range eventQueuePerWriter + 5 {
-		_, _ = sink.Create(event("blue", "m"))
+		sink.Create(event("blue", "m"))
 	}
 	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 5 {
 		t.Errorf("events_dropped_total = %v, want 5", got)
@@ -211,7 +211,7 @@ func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
 			eventsDropped.Reset()
 			inner := &recordingSink{err: tc.err, failures: tc.failures}
 			sink := newTestSink(t, inner)
-			_, _ = sink.Create(event("blue", "m"))
+			sink.Create(event("blue", "m"))
 			sink.flush(context.Background())
 			if got := len(inner.recorded()); got != tc.wantCalls {
 				t.Errorf("write attempts = %d, want %d", got, tc.wantCalls)
@@ -227,7 +227,7 @@ func TestAsyncSinkFlushGivesUpWhenTheContextEnds(t *testing.T) {
 	inner := &recordingSink{gate: make(chan struct{})}
 	defer close(inner.gate)
 	sink := newTestSink(t, inner)
-	_, _ = sink.Create(event("blue", "m"))
+	sink.Create(event("blue", "m"))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -246,10 +246,10 @@ func TestAsyncSinkCreatesARepeatWhoseEventIsGone(t *testing.T) {
 	sink := newTestSink(t, inner)
 	first := event("blue", "m")
 	first.Count = 1
-	_, _ = sink.Create(first)
+	sink.Create(first)
 	repeat := event("blue", "m")
 	repeat.Count, repeat.ResourceVersion = 2, "41"
-	_, _ = sink.Patch(repeat, []byte(`{"count":2}`))
+	sink.Patch(repeat, []byte(`{"count":2}`))
 	sink.flush(context.Background())
 
 	if got, want := inner.recorded(), []string{"create blue m", "patch blue m", "create blue m"}; !slices.Equal(got, want) {
@@ -308,7 +308,7 @@ func TestAsyncSinkRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
 			inner.clk, inner.end = clk, clk.Now().Add(tc.outage)
 			recorded := clk.Now()
 			fastForward(t, clk, step)
-			_, _ = sink.Create(event("blue", "m"))
+			sink.Create(event("blue", "m"))
 			sink.flush(context.Background())
 
 			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
@@ -333,5 +333,42 @@ func TestAsyncSinkRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The recorder counts a repeated Event on the first one, by a patch, and
+// creates the Event again when the patch finds it gone.
+func TestEventRecorderPatchesRepeatsAndRecreatesAGoneEvent(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	inner := &recordingSink{}
+	recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}}
+
+	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
+	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
+	recorder.sink.flush(context.Background())
+	inner.mu.Lock()
+	inner.patchErr = apierrors.NewNotFound(corev1.Resource("events"), "blue.1")
+	inner.mu.Unlock()
+	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
+	recorder.sink.flush(context.Background())
+
+	if got, want := inner.recorded(), []string{"create blue m", "patch blue m", "patch blue m", "create blue m"}; !slices.Equal(got, want) {
+		t.Errorf("writes = %v, want %v", got, want)
+	}
+	if c := inner.created; c.Count != 3 || c.Type != corev1.EventTypeWarning || c.Source.Component != controllerAgentName {
+		t.Errorf("recreated Event has count %d, type %s, source %q; want 3, Warning, %q", c.Count, c.Type, c.Source.Component, controllerAgentName)
+	}
+}
+
+// Events the recorder cannot build are refused before they reach the sink.
+func TestEventRecorderRefusesUnknownTypes(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	inner := &recordingSink{}
+	recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+	recorder.Event(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}}, "Fatal", "Trouble", "m")
+	recorder.sink.flush(context.Background())
+	if got := inner.recorded(); len(got) != 0 {
+		t.Errorf("writes = %v, want none", got)
 	}
 }
