@@ -102,7 +102,24 @@ type Options struct {
 // Defaults for Options.
 const (
 	defaultConflictRecheckPeriod = time.Minute
-	defaultShutdownTimeout       = 30 * time.Second
+	defaultShutdownTimeout       = 20 * time.Second
+)
+
+// Stopping budget. A graceful stop takes at most ShutdownTimeout for the
+// in-flight syncs, eventFlushTimeout for the Events, then (main.go) the
+// Lease release, which client-go bounds by --leader-elect-renew-deadline,
+// and httpShutdownTimeout for each of the two HTTP servers: with the
+// defaults 20 + 10 + 10 + 2×2 = 44 s, inside the 60 s
+// terminationGracePeriodSeconds of artifacts/deploy/deployment.yaml. In
+// practice a stop takes well under a second: syncs and Event writes take
+// milliseconds, and the budgets only matter when the API server does not
+// answer.
+const (
+	// eventFlushTimeout bounds how long stopping waits for recorded Events
+	// to be written. Ten seconds writes thousands of queued Events, or rides
+	// out a few retries of a short API server hiccup; Events still unwritten
+	// then are dropped and counted.
+	eventFlushTimeout = 10 * time.Second
 )
 
 // Controller realises Network objects as ConfigMaps holding a CNI network
@@ -205,7 +222,8 @@ func NewController(
 // cancelled. Stopping is graceful: workers take no new keys, in-flight syncs
 // get up to Options.ShutdownTimeout to finish (their API calls are not
 // cancelled with ctx, so a sync is not cut off half-way), then the Events
-// recorded so far are flushed and the Event writers are stopped.
+// recorded so far are flushed, for up to eventFlushTimeout, and the Event
+// writers are stopped.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.stopEvents()
@@ -242,9 +260,12 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		cancelSyncs()
 		wg.Wait()
 	}
-	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownTimeout)
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), eventFlushTimeout)
 	defer cancelFlush()
-	c.eventSink.flush(flushCtx)
+	if unwritten := c.eventSink.flush(flushCtx); unwritten > 0 {
+		eventsDropped.Add(float64(unwritten))
+		logger.Info("Events not written in time; dropping them", "count", unwritten, "timeout", eventFlushTimeout)
+	}
 	logger.Info("Workers stopped and Events flushed")
 	return nil
 }

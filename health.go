@@ -13,6 +13,10 @@ import (
 	"k8s.io/klog/v2"
 )
 
+// httpShutdownTimeout bounds how long stopping an HTTP server waits for
+// requests in flight; probes and scrapes take milliseconds.
+const httpShutdownTimeout = 2 * time.Second
+
 // probeHandler serves the kubelet's probes: /healthz (liveness) fails when
 // leader election is stuck (the process holds a lease it no longer renews),
 // /readyz (readiness) succeeds once the informer caches have synced.
@@ -68,7 +72,7 @@ func serveHTTP(ctx context.Context, name, addr string, handler http.Handler) (fu
 		}
 	}()
 	return func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
 		defer cancel()
 		_ = server.Shutdown(shutdownCtx)
 		<-done

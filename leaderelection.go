@@ -22,6 +22,16 @@ import (
 // no half-finished work, rather than carry on as a follower.
 var errLeaseLost = errors.New("leader election lost")
 
+// Defaults of the --leader-elect-* timing flags, client-go's usual ones.
+// A leader gives up renewal after defaultRenewDeadline, before a follower
+// may take the Lease at defaultLeaseDuration, so two replicas lead at once
+// only if the old leader's syncs outlive that gap.
+const (
+	defaultLeaseDuration = 15 * time.Second
+	defaultRenewDeadline = 10 * time.Second
+	defaultRetryPeriod   = 2 * time.Second
+)
+
 // leaderElectionConfig holds the --leader-elect-* flags.
 type leaderElectionConfig struct {
 	enabled       bool

@@ -5,11 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
@@ -17,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
@@ -169,4 +174,39 @@ func lastSyncEventWritten(t *testing.T) bool {
 		}
 	}
 	return false
+}
+
+// The Deployment's grace period covers the worst case of a graceful stop
+// with the flags it passes, so the kubelet's SIGKILL never cuts it short.
+func TestDeploymentGracePeriodCoversTheStopBudget(t *testing.T) {
+	raw, err := os.ReadFile("artifacts/deploy/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d appsv1.Deployment
+	if err := yaml.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	shutdownTimeout, renewDeadline := defaultShutdownTimeout, defaultRenewDeadline
+	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
+		name, value, _ := strings.Cut(arg, "=")
+		var target *time.Duration
+		switch name {
+		case "--shutdown-timeout":
+			target = &shutdownTimeout
+		case "--leader-elect-renew-deadline":
+			target = &renewDeadline
+		default:
+			continue
+		}
+		if *target, err = time.ParseDuration(value); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+	}
+	budget := shutdownTimeout + eventFlushTimeout + renewDeadline + 2*httpShutdownTimeout
+	grace := time.Duration(ptr.Deref(d.Spec.Template.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)) * time.Second
+	if grace <= budget {
+		t.Errorf("terminationGracePeriodSeconds %v does not cover the stop budget %v (syncs %v, Events %v, Lease release %v, HTTP servers 2×%v)",
+			grace, budget, shutdownTimeout, eventFlushTimeout, renewDeadline, httpShutdownTimeout)
+	}
 }
