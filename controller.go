@@ -122,6 +122,10 @@ const (
 	eventFlushTimeout = 10 * time.Second
 )
 
+// errShutdownTimeout is the cause of the cancellation of syncs that did not
+// finish within Options.ShutdownTimeout.
+var errShutdownTimeout = errors.New("shutdown timeout: in-flight sync cancelled")
+
 // Controller realises Network objects as ConfigMaps holding a CNI network
 // configuration and reports the result in each Network's status.
 type Controller struct {
@@ -225,39 +229,60 @@ func NewController(
 // recorded so far are flushed, for up to eventFlushTimeout, and the Event
 // writers are stopped.
 func (c *Controller) Run(ctx context.Context, workers int) error {
+	return c.RunWithAbort(ctx, context.Background(), workers)
+}
+
+// RunWithAbort is Run that also stops when abort ends, and then without
+// grace: in-flight syncs are cancelled at once, with abort's cause, even if
+// a graceful stop had begun. A leader that lost its Lease stops this way:
+// another replica may be leading already, and a sync that went on writing
+// would race it. The Events recorded are flushed either way: they only tell
+// what was done.
+func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.stopEvents()
 	logger := klog.FromContext(ctx)
 
+	// stop ends with ctx or abort: then workers take no new keys.
+	stop, cancelStop := context.WithCancel(ctx)
+	defer cancelStop()
+	defer context.AfterFunc(abort, cancelStop)()
+
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(ctx.Done(), c.networksSynced, c.configMapsSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.configMapsSynced); !ok {
 		c.workqueue.ShutDown()
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
 			return nil
 		}
 		return errors.New("failed to wait for caches to sync")
 	}
 
-	// Syncs run under a context of their own that outlives ctx, so that
-	// stopping lets them finish; it is cancelled only when time runs out.
-	syncCtx, cancelSyncs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelSyncs()
+	// Syncs run under a context of their own that outlives ctx, so that a
+	// graceful stop lets them finish; it is cancelled when abort ends or
+	// when time runs out.
+	syncCtx, cancelSyncs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelSyncs(nil)
+	defer context.AfterFunc(abort, func() { cancelSyncs(context.Cause(abort)) })()
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() { c.runWorker(ctx, syncCtx) })
+		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
 	isLeader.Set(1)
 	defer isLeader.Set(0)
 	logger.Info("Started workers", "count", workers)
 
-	<-ctx.Done()
-	logger.Info("Shutting down: waiting for in-flight syncs", "timeout", c.opts.ShutdownTimeout)
+	<-stop.Done()
+	if abort.Err() != nil {
+		logger.Info("Stopping at once: cancelling in-flight syncs", "cause", context.Cause(abort))
+	} else {
+		logger.Info("Shutting down: waiting for in-flight syncs", "timeout", c.opts.ShutdownTimeout)
+	}
 	c.workqueue.ShutDown()
 	if !waitTimeout(&wg, c.opts.ShutdownTimeout) {
 		logger.Info("In-flight syncs did not finish in time; cancelling them")
-		cancelSyncs()
+		cancelSyncs(errShutdownTimeout)
 		wg.Wait()
 	}
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), eventFlushTimeout)
@@ -318,6 +343,12 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		c.workqueue.Forget(key)
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
 		return true
+	}
+	if ctx.Err() != nil {
+		// Stopping cut the sync off: not an error of the Network's, and
+		// the next leader syncs it.
+		logger.V(2).Info("Sync cancelled", "cause", context.Cause(ctx), "err", err)
+		return false
 	}
 	if apierrors.IsConflict(err) {
 		// The cache had not caught up with a write yet: expected now and

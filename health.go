@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 )
@@ -17,15 +16,23 @@ import (
 // requests in flight; probes and scrapes take milliseconds.
 const httpShutdownTimeout = 2 * time.Second
 
+// healthCheck is one check /healthz runs; leaderelection.HealthzAdaptor is
+// one.
+type healthCheck interface {
+	Name() string
+	Check(*http.Request) error
+}
+
 // probeHandler serves the kubelet's probes: /healthz (liveness) fails when
-// leader election is stuck (the process holds a lease it no longer renews),
-// /readyz (readiness) succeeds once the informer caches have synced.
-func probeHandler(synced func() bool, watchdog *leaderelection.HealthzAdaptor) http.Handler {
+// check fails (with leader election: the Lease was lost, or the process
+// holds a Lease it no longer renews; check is nil without), /readyz
+// (readiness) succeeds once the informer caches have synced.
+func probeHandler(synced func() bool, check healthCheck) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if watchdog != nil {
-			if err := watchdog.Check(r); err != nil {
-				http.Error(w, "leader election: "+err.Error(), http.StatusInternalServerError)
+		if check != nil {
+			if err := check.Check(r); err != nil {
+				http.Error(w, check.Name()+": "+err.Error(), http.StatusInternalServerError)
 				return
 			}
 		}

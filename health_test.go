@@ -32,6 +32,21 @@ func TestProbes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("healthz fails for good once the Lease was lost", func(t *testing.T) {
+		health := newLeaderHealth()
+		handler := probeHandler(func() bool { return true }, health)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("before: GET /healthz = %d %q, want 200", rec.Code, rec.Body.String())
+		}
+		health.lost.Store(true)
+		rec = httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), errLeaseLost.Error()) {
+			t.Errorf("after the loss: GET /healthz = %d %q, want 500 naming the loss", rec.Code, rec.Body.String())
+		}
+	})
 	t.Run("healthz includes the leader election watchdog", func(t *testing.T) {
 		// An adaptor not yet attached to an elector reports healthy; the
 		// e2e test covers a real elector.

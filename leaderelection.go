@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +27,8 @@ var errLeaseLost = errors.New("leader election lost")
 // Defaults of the --leader-elect-* timing flags, client-go's usual ones.
 // A leader gives up renewal after defaultRenewDeadline, before a follower
 // may take the Lease at defaultLeaseDuration, so two replicas lead at once
-// only if the old leader's syncs outlive that gap.
+// only if the old leader's syncs outlive that gap: on a lost Lease they are
+// cancelled at once.
 const (
 	defaultLeaseDuration = 15 * time.Second
 	defaultRenewDeadline = 10 * time.Second
@@ -64,13 +67,59 @@ func leaderIdentity() (string, error) {
 	return host + "_" + string(uuid.NewUUID()), nil
 }
 
-// runLeading calls run only while this process holds the Lease. run's
-// context ends when ctx ends or the lease is lost. The lease is released
-// only after run has returned, so a successor never works alongside syncs
-// that are still finishing; on a graceful stop it is released at once
-// rather than left to expire. It returns run's error, or errLeaseLost.
+// leaderHealthTimeout is how long past the lease duration a leader that
+// has not renewed its Lease still passes /healthz (client-go's watchdog).
+const leaderHealthTimeout = 20 * time.Second
+
+// leaderHealth is the /healthz check of leader election. It fails while
+// this process holds the Lease but has not renewed it for the lease
+// duration plus leaderHealthTimeout (a leader stuck without giving up), and
+// for good once the Lease was lost: the process is exiting then, and if the
+// exit hangs the kubelet restarts it rather than keep a replica that will
+// never lead again.
+type leaderHealth struct {
+	watchdog *leaderelection.HealthzAdaptor
+	lost     atomic.Bool
+}
+
+func newLeaderHealth() *leaderHealth {
+	return &leaderHealth{watchdog: leaderelection.NewLeaderHealthzAdaptor(leaderHealthTimeout)}
+}
+
+// Name names the check in /healthz's answer.
+func (h *leaderHealth) Name() string { return "leaderElection" }
+
+// Check fails when the Lease was lost or the leader stopped renewing it.
+func (h *leaderHealth) Check(r *http.Request) error {
+	if h.lost.Load() {
+		return errLeaseLost
+	}
+	return h.watchdog.Check(r)
+}
+
+// Where runLeading is: waiting for the Lease, leading (run was called), or
+// finished (run will not be called any more).
+const (
+	electionWaiting = iota
+	electionLeading
+	electionFinished
+)
+
+// runLeading calls run only while this process holds the Lease, and
+// returns run's error, or errLeaseLost when the Lease was lost.
+//
+// run's ctx is ctx: when it ends, run stops gracefully and the Lease is
+// kept, and renewed, until run has returned, so a successor never works
+// alongside syncs that are still finishing; then it is released at once
+// rather than left to expire. run's lost ends, with cause errLeaseLost,
+// when the elector gives up renewing the Lease (another replica took it, or
+// the API server did not answer for --leader-elect-renew-deadline): run
+// must stop writing at once, as the successor may already lead. (client-go
+// ends leadership after one last attempt to release the Lease: a single
+// request when the API server answers, at most the renew deadline when it
+// does not.) runLeading waits for run to return in both cases.
 func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes.Interface,
-	watchdog *leaderelection.HealthzAdaptor, run func(context.Context) error) error {
+	health *leaderHealth, run func(ctx, lost context.Context) error) error {
 	logger := klog.FromContext(ctx)
 	id, err := leaderIdentity()
 	if err != nil {
@@ -83,19 +132,23 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 	}
 
 	// The elector's context outlives ctx: it ends when run has returned, or
-	// with ctx if this process never became leader.
+	// with ctx if this process is not leading yet. So the elector stops on
+	// its own, with electorCtx still alive, only when it lost the Lease.
 	electorCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElector()
-	var leading atomic.Bool
+	var mu sync.Mutex
+	state := electionWaiting
 	stopWaiting := context.AfterFunc(ctx, func() {
-		if !leading.Load() {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == electionWaiting {
+			state = electionFinished
 			stopElector()
 		}
 	})
 	defer stopWaiting()
 
-	var runErr error
-	lost := false
+	runDone := make(chan error, 1)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   cfg.leaseDuration,
@@ -103,22 +156,32 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 		RetryPeriod:     cfg.retryPeriod,
 		ReleaseOnCancel: true,
 		Name:            cfg.name,
-		WatchDog:        watchdog,
+		WatchDog:        health.watchdog,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
-				leading.Store(true)
+				mu.Lock()
+				if state != electionWaiting {
+					// Stopped, or lost the Lease, before this callback ran.
+					mu.Unlock()
+					return
+				}
+				state = electionLeading
+				mu.Unlock()
 				logger.Info("Became leader", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
-				runCtx, cancel := context.WithCancel(leaderCtx)
-				defer context.AfterFunc(ctx, cancel)()
-				runErr = run(runCtx)
-				cancel()
+				lost, markLost := context.WithCancelCause(context.WithoutCancel(ctx))
+				stopWatching := context.AfterFunc(leaderCtx, func() {
+					if electorCtx.Err() == nil {
+						markLost(errLeaseLost)
+					}
+				})
+				runDone <- run(ctx, lost)
+				stopWatching()
+				markLost(nil)
 				stopElector()
 			},
-			OnStoppedLeading: func() {
-				if ctx.Err() == nil {
-					lost = true
-				}
-			},
+			// Required by client-go; losing the Lease is handled after the
+			// elector returns.
+			OnStoppedLeading: func() {},
 			OnNewLeader: func(identity string) {
 				if identity != id {
 					logger.Info("Another replica leads", "leader", identity)
@@ -129,8 +192,25 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
+	// NewLeaderElector does not attach the watchdog (only RunOrDie does):
+	// without this /healthz would never see the elector.
+	health.watchdog.SetLeaderElection(elector)
 	logger.Info("Waiting to become leader", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
 	elector.Run(electorCtx)
+
+	lost := electorCtx.Err() == nil
+	if lost {
+		health.lost.Store(true)
+		logger.Info("Lost the Lease; stopping", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
+	}
+	mu.Lock()
+	started := state == electionLeading
+	state = electionFinished
+	mu.Unlock()
+	var runErr error
+	if started {
+		runErr = <-runDone
+	}
 	if lost {
 		return errLeaseLost
 	}

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
@@ -69,6 +68,8 @@ func main() {
 
 // run builds the clients, informers, controller and HTTP servers and runs
 // them until ctx is cancelled, under leader election when it is enabled.
+// With leader election it also returns, with errLeaseLost, once the Lease
+// is lost; everything it started has stopped by the time it returns.
 func run(ctx context.Context, f flags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers must be at least 1, got %d", f.workers)
@@ -86,24 +87,33 @@ func run(ctx context.Context, f flags) error {
 	}
 	registerNetworksCollector(controller)
 
-	var watchdog *leaderelection.HealthzAdaptor
+	var election *leaderHealth
+	var liveness healthCheck // stays nil without leader election
 	if f.leaderElection.enabled {
-		watchdog = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
+		election = newLeaderHealth()
+		liveness = election
 	}
 	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler())
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.HasSynced, watchdog))
+	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.HasSynced, liveness))
 	if err != nil {
 		return err
 	}
 	defer stopProbes()
 
 	// Caches warm up whether or not this process leads, so a new leader
-	// starts work at once.
-	defer start(ctx)()
+	// starts work at once. They stop when run returns, not only with ctx: a
+	// lost Lease ends run while ctx lives on, and waiting for informers
+	// that never stop would hang the process.
+	informersCtx, stopInformers := context.WithCancel(ctx)
+	waitForInformers := start(informersCtx)
+	defer func() {
+		stopInformers()
+		waitForInformers()
+	}()
 	if !f.leaderElection.enabled {
 		return controller.Run(ctx, f.workers)
 	}
@@ -111,8 +121,8 @@ func run(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	return runLeading(ctx, f.leaderElection, leaseClient, watchdog, func(ctx context.Context) error {
-		return controller.Run(ctx, f.workers)
+	return runLeading(ctx, f.leaderElection, leaseClient, election, func(ctx, lost context.Context) error {
+		return controller.RunWithAbort(ctx, lost, f.workers)
 	})
 }
 

@@ -122,6 +122,51 @@ func TestRunCancelsInFlightSyncsAfterTheShutdownTimeout(t *testing.T) {
 	}
 }
 
+// A lost Lease aborts: in-flight syncs are cancelled at once, even when a
+// graceful stop with a long shutdown timeout has already begun.
+func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	server := newSlowAPIServer(t, time.Hour)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+	c := f.controller
+	c.kubeclientset = kubernetes.NewForConfigOrDie(&rest.Config{Host: server.URL})
+	c.opts.ShutdownTimeout = time.Hour
+	c.networksSynced = func() bool { return true }
+	c.configMapsSynced = func() bool { return true }
+	c.workqueue.Add(cache.MetaObjectToName(blue))
+
+	runCtx, stop := context.WithCancel(ctx)
+	abortCtx, abort := context.WithCancelCause(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.RunWithAbort(runCtx, abortCtx, 2) }()
+	select {
+	case <-server.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync never reached the API server")
+	}
+	stop()
+	select {
+	case <-server.cancelled:
+		t.Fatal("a graceful stop cancelled the in-flight sync")
+	case <-time.After(200 * time.Millisecond):
+	}
+	abort(errLeaseLost)
+	select {
+	case <-server.cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the in-flight sync was not cancelled by the abort")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RunWithAbort: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("RunWithAbort did not return after the abort")
+	}
+}
+
 // An Event recorded by the last sync before shutdown is written before Run
 // returns: the flush must see Events on their way to the writers, not only
 // those already queued. Repeated because the loss depends on scheduling.
