@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
@@ -18,14 +18,14 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
-// slowAPIServer answers ConfigMap creates after hold (or when the request is
+// slowAPIServer answers attachment creates after hold (or when the request is
 // cancelled) and every other request at once, like an API server under load.
 type slowAPIServer struct {
 	*httptest.Server
 	hold      time.Duration
-	arrived   chan struct{} // closed when the first ConfigMap create arrives
-	completed atomic.Bool   // a ConfigMap create was answered
-	cancelled chan struct{} // closed when a ConfigMap create was cancelled by the client
+	arrived   chan struct{} // closed when the first attachment create arrives
+	completed atomic.Bool   // a attachment create was answered
+	cancelled chan struct{} // closed when a attachment create was cancelled by the client
 }
 
 func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
@@ -33,7 +33,7 @@ func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
 	var once atomic.Bool
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/configmaps") {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/network-attachment-definitions") {
 			if once.CompareAndSwap(false, true) {
 				close(s.arrived)
 			}
@@ -54,7 +54,7 @@ func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
 }
 
 // runUntilStopped starts Run with one Network queued, cancels it once the
-// sync's ConfigMap create reaches the server, and returns how long Run took
+// sync's attachment create reaches the server, and returns how long Run took
 // to return after the cancel.
 func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.Duration) (*fixture, time.Duration) {
 	t.Helper()
@@ -62,10 +62,10 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
 	c := f.controller
-	c.kubeclientset = kubernetes.NewForConfigOrDie(&rest.Config{Host: server.URL})
+	c.nadclientset = nadclientset.NewForConfigOrDie(&rest.Config{Host: server.URL})
 	c.opts.ShutdownTimeout = shutdownTimeout
 	c.networksSynced = func() bool { return true }
-	c.configMapsSynced = func() bool { return true }
+	c.attachmentsSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -93,7 +93,7 @@ func TestRunLetsInFlightSyncsFinishOnShutdown(t *testing.T) {
 	server := newSlowAPIServer(t, 500*time.Millisecond)
 	f, _ := runUntilStopped(t, server, 10*time.Second)
 	if !server.completed.Load() {
-		t.Fatal("the in-flight ConfigMap create was cut off")
+		t.Fatal("the in-flight attachment create was cut off")
 	}
 	// The sync went on to write the status: it was not abandoned half-way.
 	checkActions(t, "network", []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}}, recorded(f.client.Actions()))
@@ -105,7 +105,7 @@ func TestRunCancelsInFlightSyncsAfterTheShutdownTimeout(t *testing.T) {
 	select {
 	case <-server.cancelled:
 	case <-time.After(5 * time.Second):
-		t.Error("the hanging ConfigMap create was not cancelled")
+		t.Error("the hanging attachment create was not cancelled")
 	}
 	if took > 5*time.Second {
 		t.Errorf("Run took %v to return with a 300ms shutdown timeout", took)
