@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,21 +117,28 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// writeCounter counts the requests that change something; a controller
-// that finds everything in order must send none.
+// writeCounter counts the requests that change something (a controller
+// that finds everything in order must send none) and those answered with
+// 409 Conflict.
 type writeCounter struct {
-	mu     sync.Mutex
-	writes []string
+	mu        sync.Mutex
+	writes    []string
+	conflicts atomic.Int64
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet {
-			w.mu.Lock()
-			w.writes = append(w.writes, req.Method+" "+req.URL.Path)
-			w.mu.Unlock()
+		if req.Method == http.MethodGet {
+			return rt.RoundTrip(req)
 		}
-		return rt.RoundTrip(req)
+		w.mu.Lock()
+		w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+		w.mu.Unlock()
+		resp, err := rt.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusConflict {
+			w.conflicts.Add(1)
+		}
+		return resp, err
 	})
 }
 
