@@ -71,7 +71,7 @@ image: ## Build the controller's container image, tagged IMG (default network-co
 	docker build -t $(IMG) .
 
 .PHONY: deploy
-deploy: install-crd ## Install the CRD, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
+deploy: install-crd ## Install the CRDs, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
 	if [[ "$(IMG)" == network-controller:latest ]]; then \
 		$(KUBECTL) apply -k artifacts/deploy; \
 	else \
@@ -90,12 +90,11 @@ deploy: install-crd ## Install the CRD, then the controller (artifacts/deploy, i
 	fi
 
 .PHONY: install-crd
-install-crd: ## Apply the CRD to $KUBECONFIG's cluster and wait until it is Established.
-	$(KUBECTL) apply -f artifacts/examples/crd.yaml
-	$(KUBECTL) wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+install-crd: ## Apply the Network CRD, create the NetworkAttachmentDefinition CRD if the cluster lacks it, wait for both.
+	KUBECTL="$(KUBECTL)" hack/install-crds.sh
 
 .PHONY: undeploy
-undeploy: ## Remove the controller, then the CRD (and with it every Network) from $KUBECONFIG's cluster.
+undeploy: ## Remove the controller, then the Network CRD (and with it every Network) from $KUBECONFIG's cluster. The NetworkAttachmentDefinition CRD stays: others may use it.
 	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
 	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
 
