@@ -68,7 +68,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		if err == nil {
 			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created.ResourceVersion)
 			logger.V(2).Info("Created NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
-			return true, nil
+			return true, storedAsWritten(created, desired)
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			return false, classifyWrite(fmt.Errorf("creating NetworkAttachmentDefinition %s: %w", klog.KObj(desired), err))
@@ -99,7 +99,19 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 	}
 	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written.ResourceVersion)
 	logger.V(2).Info("Repaired drifted NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
-	return true, nil
+	return true, storedAsWritten(written, desired)
+}
+
+// storedAsWritten fails, as a refused write, when the API server stored a
+// spec other than the one written: a mutating admission webhook rewrote it.
+// Every repair would then succeed and be undone again, a hot loop that
+// resets its own backoff; reporting it as a lasting refusal stops the loop
+// (the key backs off) and tells the user what is going on.
+func storedAsWritten(stored, desired *nadv1.NetworkAttachmentDefinition) error {
+	if stored.Spec == desired.Spec {
+		return nil
+	}
+	return refusedError{fmt.Errorf("the API server stored NetworkAttachmentDefinition %s with another spec.config than the controller wrote; a mutating admission webhook probably rewrites it", klog.KObj(desired))}
 }
 
 // removeAttachment deletes the Network's attachment if the Network controls

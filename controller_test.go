@@ -793,3 +793,32 @@ func TestRefusedAttachmentWriteIsReportedAndRetried(t *testing.T) {
 	}
 	checkEvents(t, []string{"Warning AttachmentRefused|exceeded quota"}, drainEvents(f.recorder))
 }
+
+func TestAMutatingWebhookIsReportedNotFought(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	drifted := ownedAttachment(t, blue)
+	drifted.Spec.Config = `{"rewritten": true}`
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{synced(blue)}, attachments: []*nadv1.NetworkAttachmentDefinition{drifted}})
+	// The webhook rewrites spec.config on every write.
+	f.nadclient.PrependReactor("update", attachmentResource, func(a core.Action) (bool, runtime.Object, error) {
+		stored := a.(core.UpdateAction).GetObject().(*nadv1.NetworkAttachmentDefinition).DeepCopy()
+		stored.Spec.Config = `{"rewritten": true}`
+		return true, stored, nil
+	})
+	key := cache.MetaObjectToName(blue)
+	f.controller.workqueue.Add(key)
+	f.controller.processNextWorkItem(ctx, ctx)
+
+	if got := f.controller.workqueue.NumRequeues(key); got != 1 {
+		t.Errorf("NumRequeues = %d, want 1: the key must back off rather than repair again at once", got)
+	}
+	acts := recorded(f.client.Actions())
+	if len(acts) != 1 {
+		t.Fatalf("network actions %v, want one status update", acts)
+	}
+	ready := meta.FindStatusCondition(acts[0].object.(*samplecrdv1.Network).Status.Conditions, samplecrdv1.ConditionReady)
+	if ready == nil || ready.Reason != samplecrdv1.ReasonAttachmentRefused || !strings.Contains(ready.Message, "mutating admission webhook") {
+		t.Errorf("Ready = %+v, want AttachmentRefused naming the webhook", ready)
+	}
+}
