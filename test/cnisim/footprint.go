@@ -78,7 +78,9 @@ func snapshotHost() (HostState, error) {
 		return h, err
 	}
 	for _, r := range routes {
-		h.Routes = append(h.Routes, routeKey(readRoute(r, names), r.Table))
+		for _, one := range readRoutes(r, names) {
+			h.Routes = append(h.Routes, routeKey(one, r.Table))
+		}
 	}
 	for _, s := range hostSysctls {
 		b, err := os.ReadFile(filepath.Join("/proc/sys", s))
@@ -184,4 +186,24 @@ func processesNaming(s string) []string {
 		found = append(found, filepath.Base(d)+": "+strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
 	}
 	return found
+}
+
+// Clean removes what Leftovers would find in NetnsDir and Dir, as the
+// watchdog does, for a test that must not leave them even when the code
+// under test failed to.
+func (f Footprint) Clean() error {
+	if f.Prefix == "" {
+		return errors.New("empty footprint")
+	}
+	var errs []error
+	entries, _ := os.ReadDir(f.NetnsDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), f.Prefix) {
+			errs = append(errs, unmountAndRemove(filepath.Join(f.NetnsDir, e.Name())))
+		}
+	}
+	if f.Dir != "" {
+		errs = append(errs, os.RemoveAll(f.Dir))
+	}
+	return errors.Join(errs...)
 }

@@ -49,6 +49,8 @@ type Route struct {
 	// Type is "unicast" for ordinary routes ("multicast" for ff00::/8).
 	Type   string
 	Metric int
+	// Multipath is set for one next hop of a multipath route.
+	Multipath bool
 }
 
 // IsDefault reports whether r is a default route.
@@ -135,14 +137,33 @@ func (n *Namespace) Routes() ([]Route, error) {
 			return err
 		}
 		for _, r := range nr {
-			routes = append(routes, readRoute(r, names))
+			routes = append(routes, readRoutes(r, names)...)
 		}
 		return nil
 	})
 	return routes, err
 }
 
-// readRoute converts a netlink route.
+// readRoutes converts a netlink route. A multipath route becomes one Route
+// per next hop: IPv6 merges routes to one destination with one metric into
+// a multipath route, so a second default route through another interface
+// shows up as a next hop of the first rather than as a route of its own.
+func readRoutes(r netlink.Route, names map[int]string) []Route {
+	if len(r.MultiPath) == 0 {
+		return []Route{readRoute(r, names)}
+	}
+	var out []Route
+	for _, nh := range r.MultiPath {
+		one := r
+		one.MultiPath, one.LinkIndex, one.Gw = nil, nh.LinkIndex, nh.Gw
+		route := readRoute(one, names)
+		route.Multipath = true
+		out = append(out, route)
+	}
+	return out
+}
+
+// readRoute converts a netlink route with a single next hop.
 func readRoute(r netlink.Route, names map[int]string) Route {
 	route := Route{Dev: names[r.LinkIndex], Type: routeType(r.Type), Metric: r.Priority}
 	if r.Dst != nil {
@@ -267,6 +288,9 @@ func FormatRoutes(routes []Route) string {
 		}
 		if r.Metric != 0 {
 			fmt.Fprintf(&b, " metric %d", r.Metric)
+		}
+		if r.Multipath {
+			b.WriteString(" (multipath)")
 		}
 		b.WriteString("\n")
 	}

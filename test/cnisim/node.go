@@ -213,8 +213,9 @@ func (n *Node) Allocations(network string) ([]netip.Addr, error) {
 
 // Close removes the pods' namespaces, then the node's (which takes the
 // bridge, the veths and the gateway address with it), then the temporary
-// directory, and stops the watchdog. It does not run DEL: like a node that
-// is switched off, nothing on it survives anyway. Close is idempotent.
+// directory, and stops the watchdog (which cleans up only if Close failed).
+// It does not run DEL: like a node that is switched off, nothing on it
+// survives anyway. Close is idempotent.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed {
@@ -234,8 +235,11 @@ func (n *Node) Close() error {
 		errs = append(errs, n.remove())
 	}
 	errs = append(errs, os.RemoveAll(n.dir))
+	err := errors.Join(errs...)
 	if n.watchdog != nil {
-		errs = append(errs, n.watchdog.stop())
+		// After a failed Close the watchdog removes what it can; the
+		// error is returned all the same.
+		err = errors.Join(err, n.watchdog.stop(err == nil))
 	}
-	return errors.Join(errs...)
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/samplecrd/network-controller/pkg/cni"
@@ -51,7 +52,16 @@ func specifySecondaryNetwork(t *testing.T, subnet netip.Prefix, gateway netip.Ad
 	}
 	node := cnisim.NewForTest(t)
 	pods := []*attached{attach(t, node, "a", conf, subnet), attach(t, node, "b", conf, subnet)}
-	t.Cleanup(func() { describeOnFailure(t, node, pods) })
+	// On failure, show the namespaces while they exist: at the end of the
+	// test, or before the last step closes the node.
+	described := false
+	describe := func() {
+		if t.Failed() && !described {
+			described = true
+			describeAll(t, node, pods)
+		}
+	}
+	t.Cleanup(describe)
 
 	t.Run("net1 has one address inside spec.cidr, not the gateway, and the plugins report it", func(t *testing.T) {
 		for _, p := range pods {
@@ -107,6 +117,8 @@ func specifySecondaryNetwork(t *testing.T, subnet netip.Prefix, gateway netip.Ad
 	})
 
 	t.Run("after Close nothing is left", func(t *testing.T) {
+		describe()
+		described = true // nothing to describe once closed
 		footprint := node.Footprint()
 		if footprint.Leftovers() == nil {
 			t.Fatal("Leftovers sees nothing while the node's namespaces exist, so it could not see leftovers either")
@@ -166,7 +178,7 @@ func checkRoutes(t *testing.T, pod *cnisim.Pod, subnet netip.Prefix) {
 			}
 		}
 		if r.Dev == net1 && r.Dst != subnet && !isLinkScoped(r) {
-			t.Errorf("pod %s: route %s on net1; a secondary network installs none", pod.PodName, cnisim.FormatRoutes([]cnisim.Route{r}))
+			t.Errorf("pod %s: route %q on net1; a secondary network installs none", pod.PodName, strings.TrimSpace(cnisim.FormatRoutes([]cnisim.Route{r})))
 		}
 	}
 	if defaults[true] != 1 || defaults[false] != 1 {
@@ -254,14 +266,10 @@ func checkBridgeHasNoPorts(t *testing.T, node *cnisim.Node, bridge string) {
 	}
 }
 
-// describeOnFailure logs the pods' and the node's interfaces and routes if
-// the test failed, while they still exist.
-func describeOnFailure(t *testing.T, node *cnisim.Node, pods []*attached) {
-	if !t.Failed() {
-		return
-	}
+// describeAll logs the pods' and the node's interfaces and routes.
+func describeAll(t *testing.T, node *cnisim.Node, pods []*attached) {
 	for _, p := range pods {
-		t.Log(p.pod.Describe())
+		t.Log(strings.TrimSpace(p.pod.Describe()))
 	}
-	t.Log(node.Describe())
+	t.Log(strings.TrimSpace(node.Describe()))
 }

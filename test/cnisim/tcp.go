@@ -22,12 +22,20 @@ type Server struct {
 	once     sync.Once
 }
 
+// addrWait bounds how long ServeTCP waits for its address: DAD takes about
+// a second, and an address that never appears is a failure to report, not
+// a reason to hang until the test's -timeout.
+const addrWait = 10 * time.Second
+
 // ServeTCP listens on addr inside the namespace (port 0 picks one). It
-// first waits, within ctx, for the address to be usable (see WaitAddr). The
-// namespace's removal closes the server.
+// first waits, within ctx and addrWait, for the address to be usable (see
+// WaitAddr). The namespace's removal closes the server.
 func (n *Namespace) ServeTCP(ctx context.Context, addr netip.AddrPort) (*Server, error) {
 	if !addr.Addr().IsUnspecified() {
-		if err := n.WaitAddr(ctx, addr.Addr()); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, addrWait)
+		err := n.WaitAddr(wctx, addr.Addr())
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -11,8 +11,9 @@ import (
 const PluginsDirEnv = "CNI_PLUGINS_DIR"
 
 // NewForTest returns a Node for a test, closed at the end of the test and
-// then checked with Footprint.Leftovers (either failing fails the test).
-// It applies PluginsDirForTest's rule first.
+// then checked with Footprint.Leftovers; either failing fails the test, and
+// then Footprint.Clean removes what is left. It applies PluginsDirForTest's
+// rule first.
 func NewForTest(t testing.TB) *Node {
 	t.Helper()
 	n, err := New(Options{PluginsDir: PluginsDirForTest(t)})
@@ -25,6 +26,9 @@ func NewForTest(t testing.TB) *Node {
 		}
 		if err := n.Footprint().Leftovers(); err != nil {
 			t.Errorf("cnisim: %v", err)
+			if err := n.Footprint().Clean(); err != nil {
+				t.Errorf("cnisim: cleaning up after the node: %v", err)
+			}
 		}
 	})
 	return n

@@ -9,14 +9,16 @@ import (
 	"time"
 )
 
-// watchdogScript waits until its standard input, a pipe whose only writer
-// is the owning process, reaches end of file, then removes the node's
-// namespaces and directory. End of file comes when the owner closes the
-// pipe (Close, after doing the same work itself) or when the kernel closes
-// it because the owner died, however it died, with no polling and no PID
-// to be reused. Its arguments name the prefix, so Leftovers sees it if it
-// is still running.
-const watchdogScript = `read -r _
+// watchdogScript reads a line from its standard input, a pipe whose only
+// writer is the owning process. "closed" means Close cleaned up and the
+// watchdog exits without touching anything, so that a bug in Close shows
+// in Leftovers instead of being mended here. Anything else, end of file
+// above all, which comes when the kernel closes the pipe because the owner
+// died, however it died (no polling, no PID to be reused), makes it remove
+// the node's namespaces and directory. Its arguments name the prefix, so
+// Leftovers sees it if it is still running.
+const watchdogScript = `read -r line
+[ "$line" = closed ] && exit 0
 for ns in "$1/$2"*; do
 	[ -e "$ns" ] || continue
 	umount -l "$ns" 2>/dev/null
@@ -53,9 +55,13 @@ func startWatchdog(f Footprint) (*watchdog, error) {
 	return wd, nil
 }
 
-// stop lets the watchdog run (what is left to remove is nothing, normally)
-// and waits for it to exit.
-func (w *watchdog) stop() error {
+// stop ends the watchdog and waits for it to exit. If cleaned, the owner
+// removed everything itself and the watchdog leaves at once; otherwise it
+// removes what it can, as if the owner had died.
+func (w *watchdog) stop(cleaned bool) error {
+	if cleaned {
+		_, _ = w.pipe.WriteString("closed\n")
+	}
 	w.pipe.Close()
 	select {
 	case err := <-w.done:

@@ -78,6 +78,12 @@ func runOwner() int {
 func TestWatchdogCleansUpAfterTheOwnerIsKilled(t *testing.T) {
 	dir := cnisim.PluginsDirForTest(t)
 	owner, footprint := startOwner(t, dir)
+	// Should the watchdog fail, this test must not leave its work behind.
+	t.Cleanup(func() {
+		if err := footprint.Clean(); err != nil {
+			t.Error(err)
+		}
+	})
 
 	mounted, _ := filepath.Glob(filepath.Join(footprint.NetnsDir, footprint.Prefix+"*"))
 	if len(mounted) != 2 {
