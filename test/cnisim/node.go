@@ -142,18 +142,16 @@ func (n *Node) NewPod(ctx context.Context, name string) (*Pod, error) {
 	if !podName.MatchString(name) {
 		return nil, fmt.Errorf("pod name %q: want lower-case letters, digits and '-', at most 32", name)
 	}
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return nil, errors.New("node is closed")
-	}
-	n.mu.Unlock()
 	nsx, err := createNamespace(n.footprint.Prefix + "pod-" + name)
 	if err != nil {
 		return nil, err
 	}
 	p := &Pod{Namespace: nsx, PodName: name, ContainerID: n.footprint.Prefix + name, node: n}
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil, errors.Join(errors.New("node is closed"), nsx.remove())
+	}
 	n.pods = append(n.pods, p)
 	n.mu.Unlock()
 	if err := p.Do(disableDAD); err != nil {

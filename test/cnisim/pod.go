@@ -16,13 +16,13 @@ import (
 // (K8S_POD_NAMESPACE in CNI_ARGS, as the kubelet passes it).
 const PodNamespace = "cnisim"
 
-// The stand-in cluster network: every pod's eth0, dual-stack, owning both
-// default routes, like a node's primary CNI. Its ranges are test ranges
-// that Networks in tests must not use.
-var (
-	ClusterNetwork = "cnisim-cluster"
-	ClusterSubnets = []netip.Prefix{netip.MustParsePrefix("198.19.0.0/24"), netip.MustParsePrefix("fd00:99::/64")}
-)
+// ClusterNetwork names the stand-in cluster network: every pod's eth0,
+// dual-stack, owning both default routes, like a node's primary CNI.
+const ClusterNetwork = "cnisim-cluster"
+
+// ClusterSubnets are the cluster network's ranges, test ranges that
+// Networks in tests must not use.
+var ClusterSubnets = []netip.Prefix{netip.MustParsePrefix("198.19.0.0/24"), netip.MustParsePrefix("fd00:99::/64")}
 
 // clusterConfList configures ptp with host-local for ClusterSubnets and a
 // default route in both families.
