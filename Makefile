@@ -26,12 +26,20 @@ run: build install-crd ## Install the CRD into $KUBECONFIG's cluster and run the
 k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl and etcd.
 	hack/k8s/install.sh
 
+.PHONY: cni-plugins
+cni-plugins: ## Build (once) the CNI reference plugins bridge, host-local, loopback and ptp.
+	hack/cni/install.sh
+
 .PHONY: test
-test: test-unit test-integration test-e2e ## Unit, integration and end-to-end tests.
+test: test-unit test-cni test-integration test-e2e ## Unit, CNI, integration and end-to-end tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
 	go test -short -count=1 $(GO_PACKAGES)
+
+.PHONY: test-cni
+test-cni: ## Rendered Networks attached by the real CNI plugins in network namespaces (needs root).
+	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 ./test/cnisim/
 
 .PHONY: test-integration
 test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest).
@@ -40,6 +48,18 @@ test-integration: ## The controller in-process against a real kube-apiserver and
 .PHONY: test-e2e
 test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
 	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+
+# attach-demo reads the NetworkAttachmentDefinition NETWORK in NAMESPACE
+# from KUBECONFIG's cluster: by default the local control plane's, that of
+# make run-local.
+NETWORK ?= example-network
+NAMESPACE ?= default
+KUBECONFIG ?= $(or $(LOCAL_DIR),$(CURDIR)/.local)/kubeconfig
+
+.PHONY: attach-demo
+attach-demo: ## Attach NETWORK (NAMESPACE, KUBECONFIG) to a simulated pod with the real plugins and show it (needs root).
+	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go run ./test/cnisim/attach-demo \
+		--kubeconfig "$(KUBECONFIG)" --namespace "$(NAMESPACE)" --network "$(NETWORK)"
 
 .PHONY: verify
 verify: ## Generated code up to date, gofmt clean, go vet clean.
