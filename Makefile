@@ -47,7 +47,7 @@ test-integration: ## The controller in-process against a real kube-apiserver and
 
 .PHONY: test-e2e
 test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
-	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
 
 # attach-demo reads the NetworkAttachmentDefinition NETWORK in NAMESPACE
 # from KUBECONFIG's cluster: by default the local control plane's, that of
