@@ -26,12 +26,20 @@ run: build install-crd ## Install the CRD into $KUBECONFIG's cluster and run the
 k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl and etcd.
 	hack/k8s/install.sh
 
+.PHONY: cni-plugins
+cni-plugins: ## Build (once) the CNI reference plugins bridge, host-local, loopback and ptp.
+	hack/cni/install.sh
+
 .PHONY: test
-test: test-unit test-integration test-e2e ## Unit, integration and end-to-end tests.
+test: test-unit test-cni test-integration test-e2e ## Unit, CNI, integration and end-to-end tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
 	go test -short -count=1 $(GO_PACKAGES)
+
+.PHONY: test-cni
+test-cni: ## Rendered Networks attached by the real CNI plugins in network namespaces (needs root).
+	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 ./test/cnisim/
 
 .PHONY: test-integration
 test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest).
@@ -39,7 +47,19 @@ test-integration: ## The controller in-process against a real kube-apiserver and
 
 .PHONY: test-e2e
 test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
-	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+
+# attach-demo reads the NetworkAttachmentDefinition NETWORK in NAMESPACE
+# from KUBECONFIG's cluster: by default the local control plane's, that of
+# make run-local.
+NETWORK ?= example-network
+NAMESPACE ?= default
+KUBECONFIG ?= $(or $(LOCAL_DIR),$(CURDIR)/.local)/kubeconfig
+
+.PHONY: attach-demo
+attach-demo: ## Attach NETWORK (NAMESPACE, KUBECONFIG) to a simulated pod with the real plugins and show it (needs root).
+	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go run ./test/cnisim/attach-demo \
+		--kubeconfig "$(KUBECONFIG)" --namespace "$(NAMESPACE)" --network "$(NETWORK)"
 
 .PHONY: verify
 verify: ## Generated code up to date, gofmt clean, go vet clean.
@@ -71,7 +91,7 @@ image: ## Build the controller's container image, tagged IMG (default network-co
 	docker build -t $(IMG) .
 
 .PHONY: deploy
-deploy: install-crd ## Install the CRD, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
+deploy: install-crd ## Install the CRDs, then the controller (artifacts/deploy, image IMG) into $KUBECONFIG's cluster.
 	if [[ "$(IMG)" == network-controller:latest ]]; then \
 		$(KUBECTL) apply -k artifacts/deploy; \
 	else \
@@ -90,12 +110,11 @@ deploy: install-crd ## Install the CRD, then the controller (artifacts/deploy, i
 	fi
 
 .PHONY: install-crd
-install-crd: ## Apply the CRD to $KUBECONFIG's cluster and wait until it is Established.
-	$(KUBECTL) apply -f artifacts/examples/crd.yaml
-	$(KUBECTL) wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io
+install-crd: ## Apply the Network CRD, create the NetworkAttachmentDefinition CRD if the cluster lacks it, wait for both.
+	KUBECTL="$(KUBECTL)" hack/install-crds.sh
 
 .PHONY: undeploy
-undeploy: ## Remove the controller, then the CRD (and with it every Network) from $KUBECONFIG's cluster.
+undeploy: ## Remove the controller, then the Network CRD (and with it every Network) from $KUBECONFIG's cluster. The NetworkAttachmentDefinition CRD stays: others may use it.
 	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
 	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
 

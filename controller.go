@@ -7,15 +7,16 @@ import (
 	"sync"
 	"time"
 
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions/k8s.cni.cncf.io/v1"
+	nadlisters "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/listers/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -34,9 +35,10 @@ import (
 // on writes, so users can tell this controller's doing from anyone else's.
 const controllerAgentName = "network-controller"
 
-// Labels the controller puts on the ConfigMaps it manages. The ConfigMap
-// informer watches only objects with managedByLabel=managedByValue, so the
-// cache never holds the cluster's other ConfigMaps.
+// Labels the controller puts on the NetworkAttachmentDefinitions it manages.
+// The attachment informer watches only objects with
+// managedByLabel=managedByValue, so the cache never holds the cluster's
+// other attachments.
 const (
 	managedByLabel = "app.kubernetes.io/managed-by"
 	managedByValue = controllerAgentName
@@ -53,14 +55,26 @@ const (
 	// now Ready.
 	SuccessSynced = samplecrdv1.ReasonSynced
 	// MessageSynced is the message of a SuccessSynced Event.
-	MessageSynced = "Network synced: ConfigMap %q holds the CNI configuration for %s"
+	MessageSynced = "Network synced: NetworkAttachmentDefinition %q holds the CNI configuration for %s"
+	// MessageReady is the message of the Ready=True condition.
+	MessageReady = "NetworkAttachmentDefinition %q holds the CNI configuration; pods attach with the annotation k8s.v1.cni.cncf.io/networks: %s"
 
-	// ErrResourceExists is used when the ConfigMap the Network would own
+	// ErrResourceExists is used when the attachment the Network would own
 	// exists and belongs to someone else.
 	ErrResourceExists = "ErrResourceExists"
 	// MessageResourceExists is the message of an ErrResourceExists Event and
-	// of the ConfigMapConflict condition.
-	MessageResourceExists = "ConfigMap %q already exists and is not controlled by this Network; it was left untouched. Delete or rename that ConfigMap, or give the Network another name"
+	// of the AttachmentConflict condition.
+	MessageResourceExists = "NetworkAttachmentDefinition %q already exists and is not controlled by this Network; it was left untouched. Delete or rename that NetworkAttachmentDefinition, or give the Network another name"
+
+	// AttachmentRemoved is used when the controller deletes a Network's own
+	// attachment because the Network no longer holds the range it serves.
+	AttachmentRemoved = "AttachmentRemoved"
+	// MessageAttachmentRemoved is the message of an AttachmentRemoved Event.
+	MessageAttachmentRemoved = "Removed NetworkAttachmentDefinition %q: this Network no longer holds the range it served, so no new pod may attach to it. Pods already attached keep their interface until they are deleted"
+
+	// MessageAttachmentRefused is the message of an AttachmentRefused Event
+	// and condition.
+	MessageAttachmentRefused = "The API server refused to write NetworkAttachmentDefinition %q: %v. Fix the cause (resource quota, an admission policy or webhook, RBAC); the controller retries with backoff"
 
 	// MessageInvalidSpec is the message of an InvalidSpec Event and condition.
 	MessageInvalidSpec = "Invalid spec: %s. Fix the spec; the controller retries when it changes"
@@ -80,14 +94,20 @@ const (
 	outcomeInvalid  syncOutcome = "invalid"
 	outcomeConflict syncOutcome = "conflict"
 	outcomeDeleted  syncOutcome = "deleted"
+	// outcomeStale is a sync that met a cache not yet showing the
+	// controller's own last write: skipped, or a write that failed with 409
+	// Conflict. An expected race, retried, and counted apart from errors so
+	// that an alert on the error rate means something.
+	outcomeStale syncOutcome = "stale"
 )
 
 // Options tune a Controller; the zero value of a field means its default.
 type Options struct {
-	// ConflictRecheckPeriod is how often a Network in ConfigMapConflict looks
-	// again at the ConfigMap blocking it. The ConfigMap informer sees only
-	// managed ConfigMaps, so the deletion of a foreign one produces no event;
-	// the recheck is a read and writes nothing unless the conflict is gone.
+	// ConflictRecheckPeriod is how often a Network in AttachmentConflict
+	// looks again at the attachment blocking it. The attachment informer
+	// sees only managed attachments, so the deletion of a foreign one
+	// produces no event; the recheck is a read and writes nothing unless the
+	// conflict is gone.
 	ConflictRecheckPeriod time.Duration
 	// Clock stamps condition transition times; tests replace it.
 	Clock clock.PassiveClock
@@ -97,6 +117,17 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight syncs once
 	// asked to stop; after it their API calls are cancelled.
 	ShutdownTimeout time.Duration
+	// APIPollPeriod is how often a controller whose cluster lacks the
+	// NetworkAttachmentDefinition API looks for it again.
+	APIPollPeriod time.Duration
+}
+
+// apiPollPeriod is APIPollPeriod or its default.
+func (o Options) apiPollPeriod() time.Duration {
+	if o.APIPollPeriod > 0 {
+		return o.APIPollPeriod
+	}
+	return defaultAPIPollPeriod
 }
 
 // Defaults for Options.
@@ -126,17 +157,23 @@ const (
 // finish within Options.ShutdownTimeout.
 var errShutdownTimeout = errors.New("shutdown timeout: in-flight sync cancelled")
 
-// Controller realises Network objects as ConfigMaps holding a CNI network
-// configuration and reports the result in each Network's status.
+// Controller realises Network objects as NetworkAttachmentDefinitions
+// holding a CNI network configuration and reports the result in each
+// Network's status.
 type Controller struct {
 	kubeclientset    kubernetes.Interface
 	networkclientset clientset.Interface
+	nadclientset     nadclientset.Interface
 
-	networksLister   listers.NetworkLister
-	networksIndexer  cache.Indexer
-	networksSynced   cache.InformerSynced
-	configMapsLister corelisters.ConfigMapLister
-	configMapsSynced cache.InformerSynced
+	networksLister    listers.NetworkLister
+	networksIndexer   cache.Indexer
+	networksSynced    cache.InformerSynced
+	attachmentsLister nadlisters.NetworkAttachmentDefinitionLister
+	attachmentsSynced cache.InformerSynced
+
+	// expectations lets a sync tell a cache that lags behind the
+	// controller's own writes from one that is current.
+	expectations *writeExpectations
 
 	// workqueue holds namespace/name keys of Networks to sync. It is rate
 	// limited so that a failing Network backs off instead of hot-looping,
@@ -157,8 +194,9 @@ func NewController(
 	ctx context.Context,
 	kubeclientset kubernetes.Interface,
 	networkclientset clientset.Interface,
+	nadclient nadclientset.Interface,
 	networkInformer informers.NetworkInformer,
-	configMapInformer coreinformers.ConfigMapInformer,
+	attachmentInformer nadinformers.NetworkAttachmentDefinitionInformer,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -187,13 +225,15 @@ func NewController(
 	eventSink := newAsyncSink(eventsCtx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
 
 	c := &Controller{
-		kubeclientset:    kubeclientset,
-		networkclientset: networkclientset,
-		networksLister:   networkInformer.Lister(),
-		networksIndexer:  networkInformer.Informer().GetIndexer(),
-		networksSynced:   networkInformer.Informer().HasSynced,
-		configMapsLister: configMapInformer.Lister(),
-		configMapsSynced: configMapInformer.Informer().HasSynced,
+		kubeclientset:     kubeclientset,
+		networkclientset:  networkclientset,
+		nadclientset:      nadclient,
+		networksLister:    networkInformer.Lister(),
+		networksIndexer:   networkInformer.Informer().GetIndexer(),
+		networksSynced:    networkInformer.Informer().HasSynced,
+		attachmentsLister: attachmentInformer.Lister(),
+		attachmentsSynced: attachmentInformer.Informer().HasSynced,
+		expectations:      newWriteExpectations(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
@@ -212,12 +252,12 @@ func NewController(
 	}); err != nil {
 		return nil, fmt.Errorf("adding Network event handlers: %w", err)
 	}
-	if _, err := configMapInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.handleConfigMap,
-		UpdateFunc: c.updateConfigMap,
-		DeleteFunc: c.handleConfigMap,
+	if _, err := attachmentInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.handleAttachment,
+		UpdateFunc: c.updateAttachment,
+		DeleteFunc: c.deleteAttachment,
 	}); err != nil {
-		return nil, fmt.Errorf("adding ConfigMap event handlers: %w", err)
+		return nil, fmt.Errorf("adding NetworkAttachmentDefinition event handlers: %w", err)
 	}
 	return c, nil
 }
@@ -250,7 +290,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.configMapsSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced); !ok {
 		c.workqueue.ShutDown()
 		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
@@ -298,7 +338,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 // HasSynced reports whether the informer caches have synced, which is when
 // the controller is ready to work (/readyz).
 func (c *Controller) HasSynced() bool {
-	return c.networksSynced() && c.configMapsSynced()
+	return c.networksSynced() && c.attachmentsSynced()
 }
 
 // waitTimeout waits for wg, for at most d; it reports whether wg finished.
@@ -338,8 +378,8 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	ctx = klog.NewContext(ctx, logger)
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
-	c.opts.ObserveSync(outcome, time.Since(start))
 	if err == nil {
+		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Forget(key)
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
 		return true
@@ -348,59 +388,86 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		// Stopping cut the sync off: not an error of the Network's, and
 		// the next leader syncs it.
 		logger.V(2).Info("Sync cancelled", "cause", context.Cause(ctx), "err", err)
+		c.opts.ObserveSync(outcome, time.Since(start))
 		return false
 	}
 	if apierrors.IsConflict(err) {
 		// The cache had not caught up with a write yet: expected now and
 		// then, and the retry reads the newer object.
+		outcome = outcomeStale
 		logger.V(2).Info("Conflict, requeuing", "err", err)
 	} else {
 		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
 	}
+	c.opts.ObserveSync(outcome, time.Since(start))
 	c.workqueue.AddRateLimited(key)
 	return true
 }
 
-// syncHandler brings one Network's ConfigMap and status in line with its
+// syncHandler brings one Network's attachment and status in line with its
 // spec. A sync that finds everything in order makes no API writes.
 func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syncOutcome, error) {
 	logger := klog.FromContext(ctx)
 
 	network, err := c.networksLister.Networks(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		// The garbage collector removes the ConfigMap through its owner
+		// The garbage collector removes the attachment through its owner
 		// reference; the delete handler already re-enqueued the Networks
 		// this one may have been blocking.
 		logger.V(4).Info("Network no longer exists")
+		c.expectations.forget(key)
 		return outcomeDeleted, nil
 	}
 	if err != nil {
 		return outcomeError, err
 	}
+	if network.DeletionTimestamp != nil {
+		// Being deleted (foreground deletion, a finalizer, or its namespace
+		// terminating): the garbage collector is removing the attachment,
+		// and anything written now would re-create what it deletes.
+		logger.V(4).Info("Network is being deleted")
+		return outcomeDeleted, nil
+	}
+	if c.cacheIsBehind(key, network) {
+		// The event this waits for queues the Network again; the delayed
+		// add is only a safety net should it never come.
+		logger.V(4).Info("Cache has not caught up with the last write yet; skipping")
+		c.workqueue.AddAfter(key, expectationTTL)
+		return outcomeStale, nil
+	}
 
 	subnet, gateway, err := netspec.Parse(network.Spec.CIDR, network.Spec.Gateway)
 	if err != nil {
-		msg := fmt.Sprintf(MessageInvalidSpec, err)
-		return outcomeInvalid, c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, samplecrdv1.ReasonInvalidSpec, msg, network.Status.ConfigMapName)
+		return outcomeInvalid, c.reportInvalid(ctx, network, err)
 	}
 
 	if blocker, found := c.findBlocker(network, subnet); found {
 		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
-		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonCIDRConflict, samplecrdv1.ReasonCIDRConflict, msg, network.Status.ConfigMapName)
+		return outcomeConflict, c.reportLostRange(ctx, network, samplecrdv1.ReasonCIDRConflict, msg)
 	}
 
-	desired, err := newConfigMap(network, subnet, gateway)
+	desired, err := newAttachment(network, subnet, gateway)
 	if err != nil {
 		// netspec.Parse accepted the spec, so this is a bug, not user input.
 		return outcomeError, fmt.Errorf("rendering the CNI configuration: %w", err)
 	}
-	cmChanged, err := c.ensureConfigMap(ctx, network, desired)
-	if errors.Is(err, errNotControlled) {
+	changed, err := c.ensureAttachment(ctx, network, desired)
+	var refused refusedError
+	switch {
+	case errors.Is(err, errNotControlled):
 		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
 		msg := fmt.Sprintf(MessageResourceExists, desired.Name)
-		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonConfigMapConflict, ErrResourceExists, msg, "")
-	}
-	if err != nil {
+		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonAttachmentConflict, ErrResourceExists, msg, "")
+	case errors.As(err, &refused):
+		// Reported, and still returned so that the key backs off and is
+		// tried again: a quota or a policy can change without any event
+		// this controller watches.
+		msg := fmt.Sprintf(MessageAttachmentRefused, desired.Name, serverMessage(err))
+		if reportErr := c.reportProblem(ctx, network, samplecrdv1.ReasonAttachmentRefused, samplecrdv1.ReasonAttachmentRefused, msg, network.Status.AttachmentName); reportErr != nil {
+			return outcomeError, reportErr
+		}
+		return outcomeError, err
+	case err != nil:
 		return outcomeError, err
 	}
 
@@ -408,14 +475,24 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		Type:    samplecrdv1.ConditionReady,
 		Status:  metav1.ConditionTrue,
 		Reason:  samplecrdv1.ReasonSynced,
-		Message: fmt.Sprintf("ConfigMap %q holds the CNI configuration", desired.Name),
+		Message: fmt.Sprintf(MessageReady, desired.Name, desired.Name),
 	}
 	statusChanged, err := c.updateStatus(ctx, network, ready, desired.Name)
 	if err != nil {
 		return outcomeError, err
 	}
-	if cmChanged || statusChanged {
+	if changed || statusChanged {
 		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, desired.Name, network.Spec.CIDR)
 	}
 	return outcomeSuccess, nil
+}
+
+// cacheIsBehind reports whether the caches do not show yet what the
+// controller last wrote for this Network.
+func (c *Controller) cacheIsBehind(key cache.ObjectName, network *samplecrdv1.Network) bool {
+	state := cachedState{networkRV: network.ResourceVersion}
+	if nad, err := c.attachmentsLister.NetworkAttachmentDefinitions(key.Namespace).Get(key.Name); err == nil {
+		state.attachmentRV, state.attachmentUID = nad.ResourceVersion, nad.UID
+	}
+	return c.expectations.stale(key, state)
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,13 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/diff"
-	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
+	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
@@ -55,11 +57,11 @@ func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *sampl
 
 // withStatus returns a copy of n whose status says Ready=status/reason at
 // n's generation, as a previous sync at epoch would have left it.
-func withStatus(n *samplecrdv1.Network, status metav1.ConditionStatus, reason, message, configMapName string) *samplecrdv1.Network {
+func withStatus(n *samplecrdv1.Network, status metav1.ConditionStatus, reason, message, attachmentName string) *samplecrdv1.Network {
 	n = n.DeepCopy()
 	n.Status = samplecrdv1.NetworkStatus{
 		ObservedGeneration: n.Generation,
-		ConfigMapName:      configMapName,
+		AttachmentName:     attachmentName,
 		Conditions: []metav1.Condition{{
 			Type: samplecrdv1.ConditionReady, Status: status, Reason: reason, Message: message,
 			ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(epoch),
@@ -71,22 +73,23 @@ func withStatus(n *samplecrdv1.Network, status metav1.ConditionStatus, reason, m
 // synced returns n as it looks after a successful sync.
 func synced(n *samplecrdv1.Network) *samplecrdv1.Network {
 	return withStatus(n, metav1.ConditionTrue, samplecrdv1.ReasonSynced,
-		fmt.Sprintf("ConfigMap %q holds the CNI configuration", n.Name), n.Name)
+		fmt.Sprintf(MessageReady, n.Name, n.Name), n.Name)
 }
 
-// ownedConfigMap returns the ConfigMap the controller wants for n.
-func ownedConfigMap(t *testing.T, n *samplecrdv1.Network) *corev1.ConfigMap {
+// ownedAttachment returns the attachment the controller wants for n.
+func ownedAttachment(t *testing.T, n *samplecrdv1.Network) *nadv1.NetworkAttachmentDefinition {
 	t.Helper()
 	subnet, gateway, err := parseSpec(n)
 	if err != nil {
 		t.Fatalf("test Network %s is invalid: %v", n.Name, err)
 	}
-	cm, err := newConfigMap(n, subnet, gateway)
+	nad, err := newAttachment(n, subnet, gateway)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm.ResourceVersion = "1"
-	return cm
+	nad.ResourceVersion = "1"
+	nad.UID = types.UID(n.Name + "-nad-uid")
+	return nad
 }
 
 // parseSpec parses a test Network's spec.
@@ -99,17 +102,17 @@ func parseSpec(n *samplecrdv1.Network) (netip.Prefix, netip.Addr, error) {
 	return subnet, gateway, err
 }
 
-// foreignConfigMap returns a ConfigMap named like n that n does not
+// foreignAttachment returns an attachment named like n that n does not
 // control, with or without the managed-by label.
-func foreignConfigMap(n *samplecrdv1.Network, labelled bool) *corev1.ConfigMap {
-	cm := &corev1.ConfigMap{
+func foreignAttachment(n *samplecrdv1.Network, labelled bool) *nadv1.NetworkAttachmentDefinition {
+	nad := &nadv1.NetworkAttachmentDefinition{
 		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7"},
-		Data:       map[string]string{"owner": "someone else"},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "someone-else", "plugins": [{"type": "macvlan"}]}`},
 	}
 	if labelled {
-		cm.Labels = map[string]string{managedByLabel: managedByValue}
+		nad.Labels = map[string]string{managedByLabel: managedByValue}
 	}
-	return cm
+	return nad
 }
 
 // fixture holds a controller whose caches were filled by hand, and the fake
@@ -117,37 +120,46 @@ func foreignConfigMap(n *samplecrdv1.Network, labelled bool) *corev1.ConfigMap {
 type fixture struct {
 	controller *Controller
 	kubeclient *k8sfake.Clientset
+	nadclient  *nadfake.Clientset
 	client     *fake.Clientset
 	recorder   *record.FakeRecorder
 }
 
 // fixtureObjects is what exists before a test: Networks (in the cache and
-// on the server), ConfigMaps in the cache (and on the server), and
-// ConfigMaps only on the server (the cache filters them out).
+// on the server), attachments in the cache (and on the server), and
+// attachments only on the server (the cache filters them out).
 type fixtureObjects struct {
-	networks   []*samplecrdv1.Network
-	configMaps []*corev1.ConfigMap
-	unlisted   []*corev1.ConfigMap
+	networks    []*samplecrdv1.Network
+	attachments []*nadv1.NetworkAttachmentDefinition
+	unlisted    []*nadv1.NetworkAttachmentDefinition
+	// expect sets up what the controller remembers of its own writes.
+	expect func(*writeExpectations)
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
 	t.Helper()
-	var kubeObjects, networkObjects []runtime.Object
-	for _, cm := range append(append([]*corev1.ConfigMap{}, objs.configMaps...), objs.unlisted...) {
-		kubeObjects = append(kubeObjects, cm)
-	}
+	var networkObjects []runtime.Object
 	for _, n := range objs.networks {
 		networkObjects = append(networkObjects, n)
 	}
 	f := &fixture{
-		kubeclient: k8sfake.NewClientset(kubeObjects...),
+		kubeclient: k8sfake.NewClientset(),
+		nadclient:  nadfake.NewSimpleClientset(),
 		client:     fake.NewClientset(networkObjects...),
 		recorder:   record.NewFakeRecorder(100),
 	}
-	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	// The fake's object tracker would file objects given to the
+	// constructor under a resource name guessed from the kind
+	// ("networkattachmentdefinitions"), not the one the client asks for.
+	for _, nad := range append(append([]*nadv1.NetworkAttachmentDefinition{}, objs.attachments...), objs.unlisted...) {
+		if err := f.nadclient.Tracker().Create(nadv1.SchemeGroupVersion.WithResource(attachmentResource), nad, nad.Namespace); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
-	c, err := NewController(ctx, f.kubeclient, f.client,
-		networkInformers.Samplecrd().V1().Networks(), kubeInformers.Core().V1().ConfigMaps(),
+	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
+		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		Options{Clock: testclock.NewFakePassiveClock(now)})
 	if err != nil {
 		t.Fatal(err)
@@ -160,10 +172,13 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 			t.Fatal(err)
 		}
 	}
-	for _, cm := range objs.configMaps {
-		if err := kubeInformers.Core().V1().ConfigMaps().Informer().GetIndexer().Add(cm); err != nil {
+	for _, nad := range objs.attachments {
+		if err := nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().GetIndexer().Add(nad); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if objs.expect != nil {
+		objs.expect(c.expectations)
 	}
 	f.controller = c
 	return f
@@ -202,6 +217,8 @@ func recorded(actions []core.Action) []action {
 			got.name = a.GetObject().(metav1.Object).GetName()
 		case core.GetAction:
 			got.name = a.GetName()
+		case core.DeleteAction:
+			got.name = a.GetName()
 		}
 		out = append(out, got)
 	}
@@ -233,14 +250,14 @@ func checkActions(t *testing.T, client string, want, got []action) {
 }
 
 // comparable reduces an object to what the controller decides: a Network's
-// status, or a ConfigMap without its resourceVersion.
+// status, or an attachment without its resourceVersion and UID.
 func comparable(obj runtime.Object) interface{} {
 	switch o := obj.(type) {
 	case *samplecrdv1.Network:
 		return o.Status
-	case *corev1.ConfigMap:
+	case *nadv1.NetworkAttachmentDefinition:
 		o = o.DeepCopy()
-		o.ResourceVersion = ""
+		o.ResourceVersion, o.UID = "", ""
 		return o
 	}
 	return obj
@@ -276,14 +293,17 @@ func checkEvents(t *testing.T, want, got []string) {
 }
 
 // Shorthands for the actions the sync makes.
-func createConfigMap(cm *corev1.ConfigMap) action {
-	return action{verb: "create", resource: "configmaps", name: cm.Name, object: cm}
+func createAttachment(nad *nadv1.NetworkAttachmentDefinition) action {
+	return action{verb: "create", resource: "network-attachment-definitions", name: nad.Name, object: nad}
 }
-func updateConfigMap(cm *corev1.ConfigMap) action {
-	return action{verb: "update", resource: "configmaps", name: cm.Name, object: cm}
+func updateAttachment(nad *nadv1.NetworkAttachmentDefinition) action {
+	return action{verb: "update", resource: "network-attachment-definitions", name: nad.Name, object: nad}
 }
-func getConfigMap(name string) action {
-	return action{verb: "get", resource: "configmaps", name: name}
+func getAttachment(name string) action {
+	return action{verb: "get", resource: "network-attachment-definitions", name: name}
+}
+func deleteAttachment(name string) action {
+	return action{verb: "delete", resource: "network-attachment-definitions", name: name}
 }
 func updateStatus(n *samplecrdv1.Network) action {
 	return action{verb: "update", resource: "networks", subresource: "status", name: n.Name, object: n}
@@ -315,16 +335,16 @@ func TestSyncHandler(t *testing.T) {
 	tieB := newNetwork("b", "net", "10.1.0.0/16", "10.1.0.1", 0)
 	v6older := newNetwork("default", "v6", "fd00::/8", "fd00::1", 0)
 	v4younger := newNetwork("default", "v4", "10.0.0.0/8", "10.0.0.1", time.Minute)
-	drifted := ownedConfigMap(t, blue)
-	drifted.Data["cni.conflist"] = `{"edited": true}`
-	unlabelledOwned := ownedConfigMap(t, blue)
+	drifted := ownedAttachment(t, blue)
+	drifted.Spec.Config = `{"edited": true}`
+	unlabelledOwned := ownedAttachment(t, blue)
 	unlabelledOwned.Labels = map[string]string{"team": "a"}
-	repairedLabel := ownedConfigMap(t, blue)
+	repairedLabel := ownedAttachment(t, blue)
 	repairedLabel.Labels = map[string]string{"team": "a", managedByLabel: managedByValue}
-	staleOwner := ownedConfigMap(t, blue)
+	staleOwner := ownedAttachment(t, blue)
 	staleOwner.OwnerReferences[0].UID = "previous-incarnation"
-	cmConflictMsg := `ConfigMap "blue" already exists and is not controlled by this Network`
-	inCMConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict,
+	nadConflictMsg := `NetworkAttachmentDefinition "blue" already exists and is not controlled by this Network`
+	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
 
 	tests := []struct {
@@ -332,85 +352,85 @@ func TestSyncHandler(t *testing.T) {
 		objects     fixtureObjects
 		key         *samplecrdv1.Network
 		wantOutcome syncOutcome
-		wantKube    func() []action
+		wantNAD     func() []action
 		wantNetwork []action
 		wantEvents  []string
 	}{
 		{
-			name:        "a new IPv4 Network gets its ConfigMap, Ready=True and a Synced Event",
+			name:        "a new IPv4 Network gets its attachment, Ready=True and a Synced Event",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue))} },
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, blue))} },
 			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
-			wantEvents:  []string{`Normal Synced|ConfigMap "blue" holds the CNI configuration for 192.168.0.0/16`},
+			wantEvents:  []string{`Normal Synced|NetworkAttachmentDefinition "blue" holds the CNI configuration for 192.168.0.0/16`},
 		},
 		{
-			name:        "a new IPv6 Network gets its ConfigMap, Ready=True and a Synced Event",
+			name:        "a new IPv6 Network gets its attachment, Ready=True and a Synced Event",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue6}},
 			key:         blue6,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue6))} },
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, blue6))} },
 			wantNetwork: []action{updateStatus(after(blue6, synced(blue6)))},
 			wantEvents:  []string{`Normal Synced|fd00:10::/64`},
 		},
 		{
 			name: "a sync that finds everything in order makes no API calls and no Events",
 			objects: fixtureObjects{
-				networks:   []*samplecrdv1.Network{synced(blue)},
-				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+				networks:    []*samplecrdv1.Network{synced(blue)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
 		},
 		{
-			name: "a ConfigMap whose data drifted is updated back, status unchanged",
+			name: "an attachment whose data drifted is updated back, status unchanged",
 			objects: fixtureObjects{
-				networks:   []*samplecrdv1.Network{synced(blue)},
-				configMaps: []*corev1.ConfigMap{drifted},
+				networks:    []*samplecrdv1.Network{synced(blue)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{drifted},
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{updateConfigMap(ownedConfigMap(t, blue))} },
+			wantNAD:     func() []action { return []action{updateAttachment(ownedAttachment(t, blue))} },
 			wantEvents:  []string{"Normal Synced"},
 		},
 		{
-			name: "a deleted ConfigMap is created again",
+			name: "a deleted attachment is created again",
 			objects: fixtureObjects{
 				networks: []*samplecrdv1.Network{synced(blue)},
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, blue))} },
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, blue))} },
 			wantEvents:  []string{"Normal Synced"},
 		},
 		{
-			name: "an owned ConfigMap that lost its label (so is not cached) gets the label back, other labels kept",
+			name: "an owned attachment that lost its label (so is not cached) gets the label back, other labels kept",
 			objects: fixtureObjects{
 				networks: []*samplecrdv1.Network{synced(blue)},
-				unlisted: []*corev1.ConfigMap{unlabelledOwned},
+				unlisted: []*nadv1.NetworkAttachmentDefinition{unlabelledOwned},
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantKube: func() []action {
-				return []action{createConfigMap(ownedConfigMap(t, blue)), getConfigMap("blue"), updateConfigMap(repairedLabel)}
+			wantNAD: func() []action {
+				return []action{createAttachment(ownedAttachment(t, blue)), getAttachment("blue"), updateAttachment(repairedLabel)}
 			},
 			wantEvents: []string{"Normal Synced"},
 		},
 		{
-			name: "a spec change updates the ConfigMap and observedGeneration",
+			name: "a spec change updates the attachment and observedGeneration",
 			objects: fixtureObjects{
-				networks:   []*samplecrdv1.Network{blueBumped},
-				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+				networks:    []*samplecrdv1.Network{blueBumped},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
 			},
 			key:         blueBumped,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{updateConfigMap(ownedConfigMap(t, blueBumped))} },
+			wantNAD:     func() []action { return []action{updateAttachment(ownedAttachment(t, blueBumped))} },
 			wantNetwork: []action{updateStatus(synced(blueBumped))},
 			wantEvents:  []string{"Normal Synced|10.1.0.0/16"},
 		},
 		{
-			name:        "an invalid spec is reported as InvalidSpec with a Warning, and no ConfigMap is written",
+			name:        "an invalid spec is reported as InvalidSpec with a Warning, and no attachment is written",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{invalid}},
 			key:         invalid,
 			wantOutcome: outcomeInvalid,
@@ -435,7 +455,7 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeInvalid,
 		},
 		{
-			name: "a Network that became invalid keeps its existing ConfigMap untouched",
+			name: "a Network that became invalid keeps its existing attachment untouched",
 			objects: fixtureObjects{
 				networks: []*samplecrdv1.Network{func() *samplecrdv1.Network {
 					n := synced(blue)
@@ -443,7 +463,7 @@ func TestSyncHandler(t *testing.T) {
 					n.Generation = 2
 					return n
 				}()},
-				configMaps: []*corev1.ConfigMap{ownedConfigMap(t, blue)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
 			},
 			key:         blue,
 			wantOutcome: outcomeInvalid,
@@ -464,7 +484,7 @@ func TestSyncHandler(t *testing.T) {
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{older, younger}},
 			key:         older,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, older))} },
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, older))} },
 			wantNetwork: []action{updateStatus(after(older, synced(older)))},
 			wantEvents:  []string{"Normal Synced"},
 		},
@@ -481,66 +501,149 @@ func TestSyncHandler(t *testing.T) {
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{v6older, v4younger}},
 			key:         v4younger,
 			wantOutcome: outcomeSuccess,
-			wantKube:    func() []action { return []action{createConfigMap(ownedConfigMap(t, v4younger))} },
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, v4younger))} },
 			wantNetwork: []action{updateStatus(after(v4younger, synced(v4younger)))},
 			wantEvents:  []string{"Normal Synced"},
 		},
 		{
-			name: "a cached ConfigMap controlled by someone else is left alone: ConfigMapConflict and ErrResourceExists",
+			name: "a cached attachment controlled by someone else is left alone: AttachmentConflict and ErrResourceExists",
 			objects: fixtureObjects{
-				networks:   []*samplecrdv1.Network{blue},
-				configMaps: []*corev1.ConfigMap{foreignConfigMap(blue, true)},
+				networks:    []*samplecrdv1.Network{blue},
+				attachments: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(blue, true)},
 			},
 			key:         blue,
 			wantOutcome: outcomeConflict,
-			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
-			wantEvents:  []string{"Warning ErrResourceExists|" + cmConflictMsg},
+			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
+			wantEvents:  []string{"Warning ErrResourceExists|" + nadConflictMsg},
 		},
 		{
-			name: "an unlabelled foreign ConfigMap is found after the create fails and is left alone",
+			name: "an unlabelled foreign attachment is found after the create fails and is left alone",
 			objects: fixtureObjects{
 				networks: []*samplecrdv1.Network{blue},
-				unlisted: []*corev1.ConfigMap{foreignConfigMap(blue, false)},
+				unlisted: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(blue, false)},
 			},
 			key:         blue,
 			wantOutcome: outcomeConflict,
-			wantKube: func() []action {
-				return []action{createConfigMap(ownedConfigMap(t, blue)), getConfigMap("blue")}
+			wantNAD: func() []action {
+				return []action{createAttachment(ownedAttachment(t, blue)), getAttachment("blue")}
 			},
-			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
-			wantEvents:  []string{"Warning ErrResourceExists|" + cmConflictMsg},
+			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
+			wantEvents:  []string{"Warning ErrResourceExists|" + nadConflictMsg},
 		},
 		{
-			name: "a ConfigMap owned by an earlier Network of the same name is not this Network's",
+			name: "an attachment owned by an earlier Network of the same name is not this Network's",
 			objects: fixtureObjects{
-				networks:   []*samplecrdv1.Network{blue},
-				configMaps: []*corev1.ConfigMap{staleOwner},
+				networks:    []*samplecrdv1.Network{blue},
+				attachments: []*nadv1.NetworkAttachmentDefinition{staleOwner},
 			},
 			key:         blue,
 			wantOutcome: outcomeConflict,
-			wantNetwork: []action{updateStatus(after(blue, inCMConflict))},
+			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
 			wantEvents:  []string{"Warning ErrResourceExists"},
 		},
 		{
-			name: "a ConfigMapConflict already reported is rechecked with a read only",
+			name: "a AttachmentConflict already reported is rechecked with a read only",
 			objects: fixtureObjects{
-				networks: []*samplecrdv1.Network{inCMConflict},
-				unlisted: []*corev1.ConfigMap{foreignConfigMap(blue, false)},
+				networks: []*samplecrdv1.Network{inNADConflict},
+				unlisted: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(blue, false)},
 			},
 			key:         blue,
 			wantOutcome: outcomeConflict,
-			wantKube:    func() []action { return []action{getConfigMap("blue")} },
+			wantNAD:     func() []action { return []action{getAttachment("blue")} },
 		},
 		{
-			name:        "once the foreign ConfigMap is gone the Network gets its own and becomes Ready",
-			objects:     fixtureObjects{networks: []*samplecrdv1.Network{inCMConflict}},
+			name:        "once the foreign attachment is gone the Network gets its own and becomes Ready",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{inNADConflict}},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantKube: func() []action {
-				return []action{getConfigMap("blue"), createConfigMap(ownedConfigMap(t, blue))}
+			wantNAD: func() []action {
+				return []action{getAttachment("blue"), createAttachment(ownedAttachment(t, blue))}
 			},
-			wantNetwork: []action{updateStatus(after(inCMConflict, synced(blue)))},
+			wantNetwork: []action{updateStatus(after(inNADConflict, synced(blue)))},
 			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a Network being deleted gets nothing re-created while the garbage collector works",
+			objects: fixtureObjects{networks: []*samplecrdv1.Network{func() *samplecrdv1.Network {
+				n := synced(blue)
+				n.DeletionTimestamp = &metav1.Time{Time: now}
+				n.Finalizers = []string{"foregroundDeletion"}
+				return n
+			}()}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name: "a Ready Network that loses its range to an older one has its attachment removed",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), synced(younger)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNAD:     func() []action { return []action{deleteAttachment("younger")} },
+			wantNetwork: []action{updateStatus(after(synced(younger), withStatus(younger, metav1.ConditionFalse, samplecrdv1.ReasonCIDRConflict,
+				fmt.Sprintf(MessageCIDRConflict, "192.168.128.0/17", "192.168.0.0/16", "other/older", "other/older"), "")))},
+			wantEvents: []string{`Warning AttachmentRemoved|"younger"`, "Warning CIDRConflict|" + youngerConflict},
+		},
+		{
+			name: "a Network whose CIDR became invalid has its attachment removed: it holds no range any more",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{func() *samplecrdv1.Network {
+					n := synced(blue)
+					n.Spec.CIDR, n.Generation = "192.168.0.1/16", 2
+					return n
+				}()},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeInvalid,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}},
+			wantEvents:  []string{"Warning AttachmentRemoved", "Warning InvalidSpec|canonical"},
+		},
+		{
+			name: "an attachment this Network does not control is never removed, even in conflict",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), younger},
+				attachments: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(younger, true)},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "younger"}},
+			wantEvents:  []string{"Warning CIDRConflict"},
+		},
+		{
+			name: "a sync that meets a cache behind the controller's own status write is skipped without API calls",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{blue},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+				expect:      func(e *writeExpectations) { e.wroteStatus(cache.MetaObjectToName(blue), "2") },
+			},
+			key:         blue,
+			wantOutcome: outcomeStale,
+		},
+		{
+			name: "a sync that meets a cache not yet showing the attachment it created is skipped",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{synced(blue)},
+				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), "5") },
+			},
+			key:         blue,
+			wantOutcome: outcomeStale,
+		},
+		{
+			name: "a cache that has caught up with the controller's writes is synced as usual",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(blue)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+				expect: func(e *writeExpectations) {
+					e.wroteStatus(cache.MetaObjectToName(blue), "1")
+					e.wroteAttachment(cache.MetaObjectToName(blue), "1")
+				},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
 		},
 		{
 			name:        "a Network that no longer exists needs no API calls",
@@ -566,11 +669,12 @@ func TestSyncHandler(t *testing.T) {
 			if outcome != tc.wantOutcome {
 				t.Errorf("outcome = %q, want %q", outcome, tc.wantOutcome)
 			}
-			var wantKube []action
-			if tc.wantKube != nil {
-				wantKube = tc.wantKube()
+			var wantNAD []action
+			if tc.wantNAD != nil {
+				wantNAD = tc.wantNAD()
 			}
-			checkActions(t, "kube", wantKube, recorded(f.kubeclient.Actions()))
+			checkActions(t, "attachment", wantNAD, recorded(f.nadclient.Actions()))
+			checkActions(t, "kube", nil, recorded(f.kubeclient.Actions()))
 			checkActions(t, "network", tc.wantNetwork, recorded(f.client.Actions()))
 			checkEvents(t, tc.wantEvents, drainEvents(f.recorder))
 			for i, n := range tc.objects.networks {
@@ -582,21 +686,21 @@ func TestSyncHandler(t *testing.T) {
 	}
 }
 
-func TestForeignConfigMapIsLeftByteForByte(t *testing.T) {
+func TestForeignAttachmentIsLeftByteForByte(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
-	foreign := foreignConfigMap(blue, false)
-	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, unlisted: []*corev1.ConfigMap{foreign}})
+	foreign := foreignAttachment(blue, false)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, unlisted: []*nadv1.NetworkAttachmentDefinition{foreign}})
 
 	if _, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(blue)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.kubeclient.CoreV1().ConfigMaps("default").Get(ctx, "blue", metav1.GetOptions{})
+	got, err := f.nadclient.K8sCniCncfIoV1().NetworkAttachmentDefinitions("default").Get(ctx, "blue", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !equality.Semantic.DeepEqual(got, foreign) {
-		t.Errorf("foreign ConfigMap changed:\n%s", diff.Diff(foreign, got))
+		t.Errorf("foreign attachment changed:\n%s", diff.Diff(foreign, got))
 	}
 }
 
@@ -604,7 +708,7 @@ func TestTransientErrorsAreRequeuedWithBackoff(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
-	f.kubeclient.PrependReactor("create", "configmaps", func(core.Action) (bool, runtime.Object, error) {
+	f.nadclient.PrependReactor("create", "network-attachment-definitions", func(core.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewServiceUnavailable("etcd is down")
 	})
 	key := cache.MetaObjectToName(blue)
@@ -660,5 +764,60 @@ func TestObserveSyncSeesEveryOutcome(t *testing.T) {
 	f.controller.processNextWorkItem(ctx, ctx)
 	if len(seen) != 1 || seen[0] != outcomeInvalid {
 		t.Errorf("observed %v, want [invalid]", seen)
+	}
+}
+
+func TestRefusedAttachmentWriteIsReportedAndRetried(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+	f.nadclient.PrependReactor("create", attachmentResource, func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(nadv1.Resource(attachmentResource), "blue", errors.New(`exceeded quota: attachments, requested: count/network-attachment-definitions.k8s.cni.cncf.io=1`))
+	})
+	key := cache.MetaObjectToName(blue)
+	f.controller.workqueue.Add(key)
+	f.controller.processNextWorkItem(ctx, ctx)
+
+	if got := f.controller.workqueue.NumRequeues(key); got != 1 {
+		t.Errorf("NumRequeues = %d, want 1: a quota can be raised without any event the controller sees", got)
+	}
+	acts := recorded(f.client.Actions())
+	if len(acts) != 1 {
+		t.Fatalf("network actions %v, want one status update", acts)
+	}
+	status := acts[0].object.(*samplecrdv1.Network).Status
+	ready := meta.FindStatusCondition(status.Conditions, samplecrdv1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != samplecrdv1.ReasonAttachmentRefused || !strings.Contains(ready.Message, "quota") {
+		t.Errorf("Ready = %+v, want False/AttachmentRefused naming the quota", ready)
+	}
+	checkEvents(t, []string{"Warning AttachmentRefused|exceeded quota"}, drainEvents(f.recorder))
+}
+
+func TestAMutatingWebhookIsReportedNotFought(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	drifted := ownedAttachment(t, blue)
+	drifted.Spec.Config = `{"rewritten": true}`
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{synced(blue)}, attachments: []*nadv1.NetworkAttachmentDefinition{drifted}})
+	// The webhook rewrites spec.config on every write.
+	f.nadclient.PrependReactor("update", attachmentResource, func(a core.Action) (bool, runtime.Object, error) {
+		stored := a.(core.UpdateAction).GetObject().(*nadv1.NetworkAttachmentDefinition).DeepCopy()
+		stored.Spec.Config = `{"rewritten": true}`
+		return true, stored, nil
+	})
+	key := cache.MetaObjectToName(blue)
+	f.controller.workqueue.Add(key)
+	f.controller.processNextWorkItem(ctx, ctx)
+
+	if got := f.controller.workqueue.NumRequeues(key); got != 1 {
+		t.Errorf("NumRequeues = %d, want 1: the key must back off rather than repair again at once", got)
+	}
+	acts := recorded(f.client.Actions())
+	if len(acts) != 1 {
+		t.Fatalf("network actions %v, want one status update", acts)
+	}
+	ready := meta.FindStatusCondition(acts[0].object.(*samplecrdv1.Network).Status.Conditions, samplecrdv1.ConditionReady)
+	if ready == nil || ready.Reason != samplecrdv1.ReasonAttachmentRefused || !strings.Contains(ready.Message, "mutating admission webhook") {
+		t.Errorf("Ready = %+v, want AttachmentRefused naming the webhook", ready)
 	}
 }

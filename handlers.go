@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -83,38 +83,59 @@ func (c *Controller) enqueueYoungerOverlapping(obj interface{}) {
 	}
 }
 
-// updateConfigMap handles a changed managed ConfigMap. Periodic resyncs send
-// updates with the same ResourceVersion; nothing changed, so there is
-// nothing to repair.
-func (c *Controller) updateConfigMap(oldObj, newObj interface{}) {
-	if oldObj.(*corev1.ConfigMap).ResourceVersion == newObj.(*corev1.ConfigMap).ResourceVersion {
+// updateAttachment handles a changed managed attachment. Periodic resyncs
+// send updates with the same ResourceVersion; nothing changed, so there is
+// nothing to repair. When the controller reference changed (someone
+// orphaned the attachment or gave it another owner), the former controller
+// is enqueued too: it no longer controls what its status says it does.
+func (c *Controller) updateAttachment(oldObj, newObj interface{}) {
+	oldNAD, newNAD := oldObj.(*nadv1.NetworkAttachmentDefinition), newObj.(*nadv1.NetworkAttachmentDefinition)
+	if oldNAD.ResourceVersion == newNAD.ResourceVersion {
 		return
 	}
-	c.handleConfigMap(newObj)
+	oldOwner, newOwner := metav1.GetControllerOf(oldNAD), metav1.GetControllerOf(newNAD)
+	if oldOwner != nil && (newOwner == nil || oldOwner.UID != newOwner.UID) {
+		c.enqueueController(oldNAD.Namespace, oldOwner)
+	}
+	c.handleAttachment(newNAD)
 }
 
-// handleConfigMap enqueues the Network named as the ConfigMap's controller,
-// so that a deleted or edited ConfigMap is repaired. ConfigMaps controlled by
-// anything else never enqueue anything. The Network is enqueued by name even
-// when its UID differs from the owner reference's: that ConfigMap is what
-// keeps a recreated Network in ConfigMapConflict, and its deletion by the
-// garbage collector is the event that Network waits for.
-func (c *Controller) handleConfigMap(obj interface{}) {
+// deleteAttachment handles a deleted managed attachment: its Network
+// re-creates it. When the informer missed the deletion it hands over a
+// tombstone holding the last known state.
+func (c *Controller) deleteAttachment(obj interface{}) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
-	cm, ok := obj.(*corev1.ConfigMap)
+	c.handleAttachment(obj)
+}
+
+// handleAttachment enqueues the Network named as the attachment's
+// controller, so that a deleted or edited attachment is repaired.
+// Attachments controlled by anything else never enqueue anything.
+func (c *Controller) handleAttachment(obj interface{}) {
+	nad, ok := obj.(*nadv1.NetworkAttachmentDefinition)
 	if !ok {
 		utilruntime.HandleError(errUnexpectedObject(obj))
 		return
 	}
-	owner := metav1.GetControllerOf(cm)
-	if owner == nil || owner.Kind != "Network" || !isSamplecrdGroup(owner.APIVersion) {
+	if owner := metav1.GetControllerOf(nad); owner != nil {
+		c.enqueueController(nad.Namespace, owner)
+	}
+}
+
+// enqueueController enqueues the Network an owner reference names, if it
+// is a Network. The Network is enqueued by name even when its UID differs
+// from the reference's: that attachment is what keeps a recreated Network
+// in AttachmentConflict, and its deletion by the garbage collector is the
+// event that Network waits for.
+func (c *Controller) enqueueController(namespace string, owner *metav1.OwnerReference) {
+	if owner.Kind != "Network" || !isSamplecrdGroup(owner.APIVersion) {
 		return
 	}
-	network, err := c.networksLister.Networks(cm.Namespace).Get(owner.Name)
+	network, err := c.networksLister.Networks(namespace).Get(owner.Name)
 	if err != nil {
-		// The Network is gone; the garbage collector takes the ConfigMap.
+		// The Network is gone; the garbage collector takes the attachment.
 		return
 	}
 	c.enqueueNetwork(network)

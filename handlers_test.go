@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
@@ -104,12 +104,12 @@ func TestNetworkEventHandlers(t *testing.T) {
 	}
 }
 
-func TestConfigMapEventHandlers(t *testing.T) {
+func TestAttachmentEventHandlers(t *testing.T) {
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
-	owned := ownedConfigMap(t, blue)
+	owned := ownedAttachment(t, blue)
 	ownedUpdated := owned.DeepCopy()
 	ownedUpdated.ResourceVersion = "2"
-	ownerGone := ownedConfigMap(t, newNetwork("default", "gone", "10.0.0.0/8", "10.0.0.1", 0))
+	ownerGone := ownedAttachment(t, newNetwork("default", "gone", "10.0.0.0/8", "10.0.0.1", 0))
 	otherKind := owned.DeepCopy()
 	otherKind.OwnerReferences[0].Kind = "Deployment"
 	otherKind.OwnerReferences[0].APIVersion = "apps/v1"
@@ -125,18 +125,18 @@ func TestConfigMapEventHandlers(t *testing.T) {
 		fire func(c *Controller)
 		want []string
 	}{
-		{name: "a deleted owned ConfigMap enqueues its Network", fire: func(c *Controller) { c.handleConfigMap(owned) }, want: []string{"default/blue"}},
-		{name: "a tombstone of an owned ConfigMap enqueues its Network", fire: func(c *Controller) {
-			c.handleConfigMap(cache.DeletedFinalStateUnknown{Key: "default/blue", Obj: owned})
+		{name: "a deleted owned attachment enqueues its Network", fire: func(c *Controller) { c.deleteAttachment(owned) }, want: []string{"default/blue"}},
+		{name: "a tombstone of an owned attachment enqueues its Network", fire: func(c *Controller) {
+			c.deleteAttachment(cache.DeletedFinalStateUnknown{Key: "default/blue", Obj: owned})
 		}, want: []string{"default/blue"}},
-		{name: "a ConfigMap whose owner Network is gone enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(ownerGone) }},
-		{name: "a ConfigMap controlled by another kind enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(otherKind) }},
-		{name: "a ConfigMap controlled by a Network of another group enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(otherGroup) }},
-		{name: "a ConfigMap merely owned, not controlled, enqueues nothing", fire: func(c *Controller) { c.handleConfigMap(notController) }},
-		{name: "a ConfigMap without owner enqueues nothing", fire: func(c *Controller) {
-			c.handleConfigMap(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}})
+		{name: "a attachment whose owner Network is gone enqueues nothing", fire: func(c *Controller) { c.handleAttachment(ownerGone) }},
+		{name: "a attachment controlled by another kind enqueues nothing", fire: func(c *Controller) { c.handleAttachment(otherKind) }},
+		{name: "a attachment controlled by a Network of another group enqueues nothing", fire: func(c *Controller) { c.handleAttachment(otherGroup) }},
+		{name: "a attachment merely owned, not controlled, enqueues nothing", fire: func(c *Controller) { c.handleAttachment(notController) }},
+		{name: "a attachment without owner enqueues nothing", fire: func(c *Controller) {
+			c.handleAttachment(&nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}})
 		}},
-		{name: "a ConfigMap of an earlier Network with the same name enqueues the current one", fire: func(c *Controller) { c.handleConfigMap(staleUID) }, want: []string{"default/blue"}},
+		{name: "a attachment of an earlier Network with the same name enqueues the current one", fire: func(c *Controller) { c.handleAttachment(staleUID) }, want: []string{"default/blue"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,20 +149,41 @@ func TestConfigMapEventHandlers(t *testing.T) {
 		})
 	}
 
-	t.Run("a ConfigMap resync update (same resourceVersion) enqueues nothing", func(t *testing.T) {
+	t.Run("a attachment resync update (same resourceVersion) enqueues nothing", func(t *testing.T) {
 		_, ctx := ktesting.NewTestContext(t)
 		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
-		f.controller.updateConfigMap(owned, owned.DeepCopy())
+		f.controller.updateAttachment(owned, owned.DeepCopy())
 		if got := queued(f.controller); got != nil {
 			t.Errorf("queued %v, want nothing", got)
 		}
 	})
-	t.Run("a ConfigMap update with a new resourceVersion enqueues its Network", func(t *testing.T) {
+	t.Run("a attachment update with a new resourceVersion enqueues its Network", func(t *testing.T) {
 		_, ctx := ktesting.NewTestContext(t)
 		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
-		f.controller.updateConfigMap(owned, ownedUpdated)
+		f.controller.updateAttachment(owned, ownedUpdated)
 		if got := queued(f.controller); !slices.Equal(got, []string{"default/blue"}) {
 			t.Errorf("queued %v, want [default/blue]", got)
+		}
+	})
+	t.Run("orphaning an attachment enqueues its former controller", func(t *testing.T) {
+		_, ctx := ktesting.NewTestContext(t)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+		orphaned := ownedUpdated.DeepCopy()
+		orphaned.OwnerReferences = nil
+		f.controller.updateAttachment(owned, orphaned)
+		if got := queued(f.controller); !slices.Equal(got, []string{"default/blue"}) {
+			t.Errorf("queued %v, want [default/blue]", got)
+		}
+	})
+	t.Run("handing an attachment to another controller enqueues both", func(t *testing.T) {
+		_, ctx := ktesting.NewTestContext(t)
+		red := newNetwork("default", "red", "10.0.0.0/8", "10.0.0.1", 0)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue, red}})
+		moved := ownedUpdated.DeepCopy()
+		moved.OwnerReferences = ownedAttachment(t, red).OwnerReferences
+		f.controller.updateAttachment(owned, moved)
+		if got := queued(f.controller); !slices.Equal(got, []string{"default/blue", "default/red"}) {
+			t.Errorf("queued %v, want [default/blue default/red]", got)
 		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
@@ -49,7 +53,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{"artifacts/examples/crd.yaml"},
+		CRDDirectoryPaths:     []string{"artifacts/examples/crd.yaml", attachmentCRDFile},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -76,6 +80,7 @@ type env struct {
 	ctx       context.Context
 	kube      kubernetes.Interface
 	networks  clientset.Interface
+	nads      nadclientset.Interface
 	namespace string
 }
 
@@ -91,6 +96,7 @@ func newEnv(t *testing.T) *env {
 		ctx:       ctx,
 		kube:      kubernetes.NewForConfigOrDie(apiserver),
 		networks:  clientset.NewForConfigOrDie(apiserver),
+		nads:      nadclientset.NewForConfigOrDie(apiserver),
 		namespace: strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name())),
 	}
 	if len(e.namespace) > 60 {
@@ -111,21 +117,28 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// writeCounter counts the requests that change something; a controller
-// that finds everything in order must send none.
+// writeCounter counts the requests that change something (a controller
+// that finds everything in order must send none) and those answered with
+// 409 Conflict.
 type writeCounter struct {
-	mu     sync.Mutex
-	writes []string
+	mu        sync.Mutex
+	writes    []string
+	conflicts atomic.Int64
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method != http.MethodGet {
-			w.mu.Lock()
-			w.writes = append(w.writes, req.Method+" "+req.URL.Path)
-			w.mu.Unlock()
+		if req.Method == http.MethodGet {
+			return rt.RoundTrip(req)
 		}
-		return rt.RoundTrip(req)
+		w.mu.Lock()
+		w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+		w.mu.Unlock()
+		resp, err := rt.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusConflict {
+			w.conflicts.Add(1)
+		}
+		return resp, err
 	})
 }
 
@@ -148,7 +161,7 @@ type runningController struct {
 
 // startController runs the controller in-process with the binary's wiring
 // until the test ends or stop is called. opts.ConflictRecheckPeriod is
-// short so ConfigMapConflict tests do not wait a minute.
+// short so AttachmentConflict tests do not wait a minute.
 func (e *env) startController(opts Options) *runningController {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -223,25 +236,35 @@ func (e *env) waitForReady(name string, status metav1.ConditionStatus, reason st
 	return n
 }
 
-// configMap returns the ConfigMap named name in the test's namespace.
-func (e *env) configMap(name string) (*corev1.ConfigMap, error) {
-	return e.kube.CoreV1().ConfigMaps(e.namespace).Get(e.ctx, name, metav1.GetOptions{})
+// attachment returns the NetworkAttachmentDefinition named name in the
+// test's namespace.
+func (e *env) attachment(name string) (*nadv1.NetworkAttachmentDefinition, error) {
+	return e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Get(e.ctx, name, metav1.GetOptions{})
 }
 
-// waitForConfigMapData waits until the ConfigMap's CNI configuration
+// waitForAttachmentConfig waits until the attachment's CNI configuration
 // mentions text.
-func (e *env) waitForConfigMapData(name, text string) *corev1.ConfigMap {
+func (e *env) waitForAttachmentConfig(name, text string) *nadv1.NetworkAttachmentDefinition {
 	e.t.Helper()
-	var cm *corev1.ConfigMap
-	e.waitFor(fmt.Sprintf("ConfigMap %s to contain %q", name, text), func() (bool, string) {
+	var nad *nadv1.NetworkAttachmentDefinition
+	e.waitFor(fmt.Sprintf("NetworkAttachmentDefinition %s to contain %q", name, text), func() (bool, string) {
 		var err error
-		cm, err = e.configMap(name)
+		nad, err = e.attachment(name)
 		if err != nil {
 			return false, err.Error()
 		}
-		return strings.Contains(cm.Data["cni.conflist"], text), fmt.Sprint(cm.Data)
+		return strings.Contains(nad.Spec.Config, text), nad.Spec.Config
 	})
-	return cm
+	return nad
+}
+
+// waitForNoAttachment waits until the attachment named name is gone.
+func (e *env) waitForNoAttachment(name string) {
+	e.t.Helper()
+	e.waitFor("NetworkAttachmentDefinition "+name+" to be gone", func() (bool, string) {
+		_, err := e.attachment(name)
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 }
 
 // waitForEvent waits for an Event on the Network with the given type and
@@ -265,7 +288,7 @@ func (e *env) waitForEvent(name, eventType, reason, text string) {
 	})
 }
 
-func TestIntegrationCreateMakesConfigMapAndReady(t *testing.T) {
+func TestIntegrationCreateMakesAttachmentAndReady(t *testing.T) {
 	e := newEnv(t)
 	e.startController(Options{})
 	for _, tc := range []struct{ name, cidr, gateway string }{
@@ -274,21 +297,24 @@ func TestIntegrationCreateMakesConfigMapAndReady(t *testing.T) {
 	} {
 		n := e.create(tc.name, tc.cidr, tc.gateway)
 		ready := e.waitForReady(tc.name, metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-		if ready.Status.ConfigMapName != tc.name {
-			t.Errorf("%s: status.configMapName = %q, want %q", tc.name, ready.Status.ConfigMapName, tc.name)
+		if ready.Status.AttachmentName != tc.name {
+			t.Errorf("%s: status.attachmentName = %q, want %q", tc.name, ready.Status.AttachmentName, tc.name)
 		}
-		cm := e.waitForConfigMapData(tc.name, `"subnet": "`+tc.cidr+`"`)
-		if !strings.Contains(cm.Data["cni.conflist"], `"gateway": "`+tc.gateway+`"`) {
-			t.Errorf("%s: ConfigMap lacks the gateway:\n%s", tc.name, cm.Data["cni.conflist"])
+		nad := e.waitForAttachmentConfig(tc.name, `"subnet": "`+tc.cidr+`"`)
+		if !strings.Contains(nad.Spec.Config, `"gateway": "`+tc.gateway+`"`) {
+			t.Errorf("%s: attachment lacks the gateway:\n%s", tc.name, nad.Spec.Config)
 		}
-		if owner := metav1.GetControllerOf(cm); owner == nil || owner.UID != n.UID {
-			t.Errorf("%s: ConfigMap controller = %+v, want the Network (UID %s)", tc.name, owner, n.UID)
+		if owner := metav1.GetControllerOf(nad); owner == nil || owner.UID != n.UID {
+			t.Errorf("%s: attachment controller = %+v, want the Network (UID %s)", tc.name, owner, n.UID)
+		}
+		if nad.Labels[managedByLabel] != managedByValue {
+			t.Errorf("%s: attachment labels = %v, want %s=%s", tc.name, nad.Labels, managedByLabel, managedByValue)
 		}
 		e.waitForEvent(tc.name, corev1.EventTypeNormal, SuccessSynced, tc.cidr)
 	}
 }
 
-func TestIntegrationCIDRChangeUpdatesConfigMap(t *testing.T) {
+func TestIntegrationCIDRChangeUpdatesAttachment(t *testing.T) {
 	e := newEnv(t)
 	e.startController(Options{})
 	e.create("net", "10.20.0.0/16", "10.20.0.1")
@@ -306,7 +332,7 @@ func TestIntegrationCIDRChangeUpdatesConfigMap(t *testing.T) {
 	if updated.Generation != 2 || updated.Status.ObservedGeneration != 2 {
 		t.Errorf("generation %d, observedGeneration %d; want 2 and 2", updated.Generation, updated.Status.ObservedGeneration)
 	}
-	e.waitForConfigMapData("net", `"subnet": "10.21.0.0/16"`)
+	e.waitForAttachmentConfig("net", `"subnet": "10.21.0.0/16"`)
 }
 
 func TestIntegrationDriftIsRepaired(t *testing.T) {
@@ -314,58 +340,75 @@ func TestIntegrationDriftIsRepaired(t *testing.T) {
 	e.startController(Options{})
 	e.create("net", "10.30.0.0/16", "10.30.0.1")
 	e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	want := e.waitForConfigMapData("net", "10.30.0.0/16").Data
+	want := e.waitForAttachmentConfig("net", "10.30.0.0/16").Spec.Config
 
-	t.Run("edited data is written back", func(t *testing.T) {
-		cm, err := e.configMap("net")
+	t.Run("an edited config is written back", func(t *testing.T) {
+		nad, err := e.attachment("net")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cm.Data = map[string]string{"cni.conflist": "{}"}
-		if _, err := e.kube.CoreV1().ConfigMaps(e.namespace).Update(e.ctx, cm, metav1.UpdateOptions{}); err != nil {
+		nad.Spec.Config = "{}"
+		if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Update(e.ctx, nad, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		repaired := e.waitForConfigMapData("net", "10.30.0.0/16")
-		if repaired.Data["cni.conflist"] != want["cni.conflist"] {
-			t.Errorf("repaired data differs:\n%s", repaired.Data["cni.conflist"])
+		repaired := e.waitForAttachmentConfig("net", "10.30.0.0/16")
+		if repaired.Spec.Config != want {
+			t.Errorf("repaired config differs:\n%s", repaired.Spec.Config)
 		}
 	})
-	t.Run("a deleted ConfigMap is recreated", func(t *testing.T) {
-		if err := e.kube.CoreV1().ConfigMaps(e.namespace).Delete(e.ctx, "net", metav1.DeleteOptions{}); err != nil {
+	t.Run("a deleted attachment is recreated", func(t *testing.T) {
+		if err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Delete(e.ctx, "net", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		e.waitForConfigMapData("net", "10.30.0.0/16")
+		e.waitForAttachmentConfig("net", "10.30.0.0/16")
+	})
+	t.Run("an attachment that lost its label gets it back", func(t *testing.T) {
+		nad, err := e.attachment("net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nad.Labels = map[string]string{"team": "a"}
+		if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Update(e.ctx, nad, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("the managed-by label to come back", func() (bool, string) {
+			nad, err := e.attachment("net")
+			if err != nil {
+				return false, err.Error()
+			}
+			return nad.Labels[managedByLabel] == managedByValue && nad.Labels["team"] == "a", fmt.Sprint(nad.Labels)
+		})
 	})
 }
 
-func TestIntegrationForeignConfigMapIsLeftAlone(t *testing.T) {
+func TestIntegrationForeignAttachmentIsLeftAlone(t *testing.T) {
 	e := newEnv(t)
 	e.startController(Options{ConflictRecheckPeriod: time.Second})
-	foreign, err := e.kube.CoreV1().ConfigMaps(e.namespace).Create(e.ctx, &corev1.ConfigMap{
+	foreign, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Create(e.ctx, &nadv1.NetworkAttachmentDefinition{
 		ObjectMeta: metav1.ObjectMeta{Name: "taken"},
-		Data:       map[string]string{"owner": "another team"},
+		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "another-team", "plugins": [{"type": "macvlan"}]}`},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.create("taken", "10.40.0.0/16", "10.40.0.1")
-	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict)
-	e.waitForEvent("taken", corev1.EventTypeWarning, ErrResourceExists, `ConfigMap "taken" already exists`)
+	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict)
+	e.waitForEvent("taken", corev1.EventTypeWarning, ErrResourceExists, `NetworkAttachmentDefinition "taken" already exists`)
 
-	after, err := e.configMap("taken")
+	after, err := e.attachment("taken")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.ResourceVersion != foreign.ResourceVersion || after.Data["owner"] != "another team" || len(after.OwnerReferences) != 0 {
-		t.Errorf("foreign ConfigMap was modified: %+v", after)
+	if after.ResourceVersion != foreign.ResourceVersion || after.Spec != foreign.Spec || len(after.OwnerReferences) != 0 {
+		t.Errorf("foreign attachment was modified: %+v", after)
 	}
 
 	// Once its owner removes it, the recheck finds the name free.
-	if err := e.kube.CoreV1().ConfigMaps(e.namespace).Delete(e.ctx, "taken", metav1.DeleteOptions{}); err != nil {
+	if err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Delete(e.ctx, "taken", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitForReady("taken", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForConfigMapData("taken", "10.40.0.0/16")
+	e.waitForAttachmentConfig("taken", "10.40.0.0/16")
 }
 
 func TestIntegrationOlderOverlappingNetworkWins(t *testing.T) {
@@ -382,15 +425,15 @@ func TestIntegrationOlderOverlappingNetworkWins(t *testing.T) {
 		t.Errorf("conflict message %q does not name the older Network", cond.Message)
 	}
 	e.waitForEvent("newer", corev1.EventTypeWarning, samplecrdv1.ReasonCIDRConflict, "overlaps 10.50.0.0/16")
-	if _, err := e.configMap("newer"); !apierrors.IsNotFound(err) {
-		t.Errorf("a conflicting Network got a ConfigMap (err %v)", err)
+	if _, err := e.attachment("newer"); !apierrors.IsNotFound(err) {
+		t.Errorf("a conflicting Network got an attachment (err %v)", err)
 	}
 
 	if err := e.networks.SamplecrdV1().Networks(e.namespace).Delete(e.ctx, "older", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitForReady("newer", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForConfigMapData("newer", "10.50.128.0/17")
+	e.waitForAttachmentConfig("newer", "10.50.128.0/17")
 }
 
 func TestIntegrationInvalidNetworksAreRefusedWithTheGoMessages(t *testing.T) {
@@ -411,6 +454,8 @@ func TestIntegrationInvalidNetworksAreRefusedWithTheGoMessages(t *testing.T) {
 		{"IPv6 gateway is the network address", "fd00:1::/64", "fd00:1::", []string{netspec.MsgGatewayNetwork}},
 		{"family mismatch v4 CIDR v6 gateway", "192.168.0.0/16", "fd00::1", []string{netspec.MsgGatewayFamily}},
 		{"family mismatch v6 CIDR v4 gateway", "fd00::/64", "192.168.0.1", []string{netspec.MsgGatewayFamily}},
+		{"IPv4 /31 leaves no address for pods", "10.0.0.0/31", "10.0.0.1", []string{netspec.MsgCIDRTooSmall}},
+		{"IPv6 /127 leaves no address for pods", "fd00::/127", "fd00::1", []string{netspec.MsgCIDRTooSmall}},
 		{"missing CIDR", "", "192.168.0.1", []string{"spec.cidr"}},
 		{"missing gateway", "192.168.0.0/16", "", []string{"spec.gateway"}},
 	}
@@ -460,10 +505,10 @@ func TestIntegrationRestartMakesNoWrites(t *testing.T) {
 		e.create(fmt.Sprintf("net-%d", i), fmt.Sprintf("10.6%d.0.0/16", i), fmt.Sprintf("10.6%d.0.1", i))
 	}
 	// Two stable states that are not Ready: a CIDR conflict and a foreign
-	// ConfigMap (whose recheck reads but must not write).
+	// attachment (whose recheck reads but must not write).
 	time.Sleep(1100 * time.Millisecond)
 	e.create("overlapping", "10.60.0.0/24", "10.60.0.1")
-	if _, err := e.kube.CoreV1().ConfigMaps(e.namespace).Create(e.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Create(e.ctx, &nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.create("taken", "10.70.0.0/16", "10.70.0.1")
@@ -471,7 +516,7 @@ func TestIntegrationRestartMakesNoWrites(t *testing.T) {
 		e.waitForReady(fmt.Sprintf("net-%d", i), metav1.ConditionTrue, samplecrdv1.ReasonSynced)
 	}
 	e.waitForReady("overlapping", metav1.ConditionFalse, samplecrdv1.ReasonCIDRConflict)
-	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonConfigMapConflict)
+	e.waitForReady("taken", metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict)
 	first.stop()
 
 	second := e.startController(Options{ConflictRecheckPeriod: 500 * time.Millisecond})
@@ -486,6 +531,10 @@ func TestIntegrationRestartMakesNoWrites(t *testing.T) {
 		t.Errorf("a restart with everything in order made %d writes: %v", len(writes), writes)
 	}
 }
+
+// attachmentCRDFile is the NetworkAttachmentDefinition CRD shipped for
+// clusters without Multus.
+const attachmentCRDFile = "artifacts/examples/network-attachment-definition-crd.yaml"
 
 // mustJSON encodes v for a raw request body.
 func mustJSON(t *testing.T, v interface{}) []byte {

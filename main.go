@@ -1,5 +1,5 @@
 // Command network-controller realises samplecrd.k8s.io/v1 Network objects as
-// ConfigMaps holding a CNI network configuration. This file is wiring only:
+// Multus NetworkAttachmentDefinitions holding a CNI network configuration. This file is wiring only:
 // flags, clients, informers and the controller; behaviour lives in the files
 // named after it.
 package main
@@ -11,7 +11,8 @@ import (
 	"os"
 	"time"
 
-	kubeinformers "k8s.io/client-go/informers"
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -132,7 +133,7 @@ func run(ctx context.Context, f flags) error {
 func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
 	kubeCfg := rest.CopyConfig(cfg)
 	// Built-in types speak protobuf, which is cheaper to encode and decode
-	// than JSON; custom resources do not, so the Network client keeps JSON.
+	// than JSON; custom resources do not, so their clients keep JSON.
 	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
 	kubeClient, err := kubernetes.NewForConfig(kubeCfg)
 	if err != nil {
@@ -142,25 +143,32 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 	if err != nil {
 		return nil, nil, err
 	}
+	nadClient, err := nadclientset.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 
-	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
-		kubeinformers.WithTweakListOptions(selectManagedConfigMaps))
 	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, resync)
+	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
+		nadinformers.WithTweakListOptions(selectManagedAttachments))
 
-	controller, err := NewController(ctx, kubeClient, networkClient,
+	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
 		networkInformerFactory.Samplecrd().V1().Networks(),
-		kubeInformerFactory.Core().V1().ConfigMaps(),
+		nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	start := func(ctx context.Context) func() {
-		kubeInformerFactory.Start(ctx.Done())
 		networkInformerFactory.Start(ctx.Done())
-		return func() {
-			kubeInformerFactory.Shutdown()
-			networkInformerFactory.Shutdown()
-		}
+		// The attachment informer starts once its API is served. Its
+		// factory has no Shutdown; its goroutines end with ctx.
+		go func() {
+			if waitForAttachmentAPI(ctx, kubeClient.Discovery(), opts.apiPollPeriod()) {
+				nadInformerFactory.Start(ctx.Done())
+			}
+		}()
+		return networkInformerFactory.Shutdown
 	}
 	return controller, start, nil
 }

@@ -28,7 +28,7 @@ var (
 	syncsTotal = k8smetrics.NewCounterVec(&k8smetrics.CounterOpts{
 		Subsystem:      metricsSubsystem,
 		Name:           "syncs_total",
-		Help:           "Syncs of a Network by result: success, error (retried), invalid (InvalidSpec), conflict (CIDRConflict or ConfigMapConflict).",
+		Help:           "Syncs of a Network by result: success, error (retried), stale (the cache lagged behind the controller's own write: skipped, or a 409 Conflict; retried), invalid (InvalidSpec), conflict (CIDRConflict or AttachmentConflict).",
 		StabilityLevel: k8smetrics.ALPHA,
 	}, []string{"result"})
 
@@ -71,7 +71,7 @@ func init() {
 	legacyregistry.MustRegister(syncsTotal, syncDuration, isLeader, eventsDropped)
 	// Every result is exported from the start, at zero, so that rates and
 	// alerts work before the first failure rather than on absent series.
-	for _, result := range []syncOutcome{outcomeSuccess, outcomeError, outcomeInvalid, outcomeConflict} {
+	for _, result := range []syncOutcome{outcomeSuccess, outcomeError, outcomeStale, outcomeInvalid, outcomeConflict} {
 		syncsTotal.WithLabelValues(string(result))
 	}
 }

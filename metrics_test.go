@@ -14,15 +14,16 @@ import (
 
 func TestRecordSyncCountsOutcomes(t *testing.T) {
 	syncsTotal.Reset()
-	for _, o := range []syncOutcome{outcomeSuccess, outcomeDeleted, outcomeError, outcomeInvalid, outcomeConflict, outcomeConflict} {
+	for _, o := range []syncOutcome{outcomeSuccess, outcomeDeleted, outcomeError, outcomeInvalid, outcomeConflict, outcomeConflict, outcomeStale} {
 		recordSync(o, time.Millisecond)
 	}
 	want := `
-# HELP network_controller_syncs_total [ALPHA] Syncs of a Network by result: success, error (retried), invalid (InvalidSpec), conflict (CIDRConflict or ConfigMapConflict).
+# HELP network_controller_syncs_total [ALPHA] Syncs of a Network by result: success, error (retried), stale (the cache lagged behind the controller's own write: skipped, or a 409 Conflict; retried), invalid (InvalidSpec), conflict (CIDRConflict or AttachmentConflict).
 # TYPE network_controller_syncs_total counter
 network_controller_syncs_total{result="conflict"} 2
 network_controller_syncs_total{result="error"} 1
 network_controller_syncs_total{result="invalid"} 1
+network_controller_syncs_total{result="stale"} 1
 network_controller_syncs_total{result="success"} 2
 `
 	if err := testutil.CollectAndCompare(syncsTotal, strings.NewReader(want), "network_controller_syncs_total"); err != nil {

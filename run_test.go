@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
+	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	kubeinformers "k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -28,14 +29,14 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 )
 
-// slowAPIServer answers ConfigMap creates after hold (or when the request is
+// slowAPIServer answers attachment creates after hold (or when the request is
 // cancelled) and every other request at once, like an API server under load.
 type slowAPIServer struct {
 	*httptest.Server
 	hold      time.Duration
-	arrived   chan struct{} // closed when the first ConfigMap create arrives
-	completed atomic.Bool   // a ConfigMap create was answered
-	cancelled chan struct{} // closed when a ConfigMap create was cancelled by the client
+	arrived   chan struct{} // closed when the first attachment create arrives
+	completed atomic.Bool   // a attachment create was answered
+	cancelled chan struct{} // closed when a attachment create was cancelled by the client
 }
 
 func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
@@ -43,7 +44,7 @@ func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
 	var once atomic.Bool
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/configmaps") {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/network-attachment-definitions") {
 			if once.CompareAndSwap(false, true) {
 				close(s.arrived)
 			}
@@ -64,7 +65,7 @@ func newSlowAPIServer(t *testing.T, hold time.Duration) *slowAPIServer {
 }
 
 // runUntilStopped starts Run with one Network queued, cancels it once the
-// sync's ConfigMap create reaches the server, and returns how long Run took
+// sync's attachment create reaches the server, and returns how long Run took
 // to return after the cancel.
 func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.Duration) (*fixture, time.Duration) {
 	t.Helper()
@@ -72,10 +73,10 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
 	c := f.controller
-	c.kubeclientset = kubernetes.NewForConfigOrDie(&rest.Config{Host: server.URL})
+	c.nadclientset = nadclientset.NewForConfigOrDie(&rest.Config{Host: server.URL})
 	c.opts.ShutdownTimeout = shutdownTimeout
 	c.networksSynced = func() bool { return true }
-	c.configMapsSynced = func() bool { return true }
+	c.attachmentsSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -103,7 +104,7 @@ func TestRunLetsInFlightSyncsFinishOnShutdown(t *testing.T) {
 	server := newSlowAPIServer(t, 500*time.Millisecond)
 	f, _ := runUntilStopped(t, server, 10*time.Second)
 	if !server.completed.Load() {
-		t.Fatal("the in-flight ConfigMap create was cut off")
+		t.Fatal("the in-flight attachment create was cut off")
 	}
 	// The sync went on to write the status: it was not abandoned half-way.
 	checkActions(t, "network", []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}}, recorded(f.client.Actions()))
@@ -115,7 +116,7 @@ func TestRunCancelsInFlightSyncsAfterTheShutdownTimeout(t *testing.T) {
 	select {
 	case <-server.cancelled:
 	case <-time.After(5 * time.Second):
-		t.Error("the hanging ConfigMap create was not cancelled")
+		t.Error("the hanging attachment create was not cancelled")
 	}
 	if took > 5*time.Second {
 		t.Errorf("Run took %v to return with a 300ms shutdown timeout", took)
@@ -130,10 +131,10 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
 	c := f.controller
-	c.kubeclientset = kubernetes.NewForConfigOrDie(&rest.Config{Host: server.URL})
+	c.nadclientset = nadclientset.NewForConfigOrDie(&rest.Config{Host: server.URL})
 	c.opts.ShutdownTimeout = time.Hour
 	c.networksSynced = func() bool { return true }
-	c.configMapsSynced = func() bool { return true }
+	c.attachmentsSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -194,12 +195,13 @@ func lastSyncEventWritten(t *testing.T) bool {
 	invalid := newNetwork("default", "bad", "banana", "192.168.0.1", 0)
 	kubeClient := k8sfake.NewClientset()
 	networkClient := fake.NewClientset(invalid)
-	kubeInformers := kubeinformers.NewSharedInformerFactory(kubeClient, 0)
+	nadClient := nadfake.NewSimpleClientset()
+	nadInformers := nadinformers.NewSharedInformerFactory(nadClient, 0)
 	networkInformers := informers.NewSharedInformerFactory(networkClient, 0)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	c, err := NewController(ctx, kubeClient, networkClient,
-		networkInformers.Samplecrd().V1().Networks(), kubeInformers.Core().V1().ConfigMaps(),
+	c, err := NewController(ctx, kubeClient, networkClient, nadClient,
+		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		Options{ObserveSync: func(syncOutcome, time.Duration) { stop() }})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +210,7 @@ func lastSyncEventWritten(t *testing.T) bool {
 		t.Fatal(err)
 	}
 	c.networksSynced = func() bool { return true }
-	c.configMapsSynced = func() bool { return true }
+	c.attachmentsSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(invalid))
 	if err := c.Run(runCtx, 1); err != nil {
 		t.Fatalf("Run: %v", err)

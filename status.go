@@ -8,25 +8,55 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
+// reportInvalid reports an invalid spec. The Network's existing attachment
+// is left as it was when it still serves the range the Network holds (a
+// valid spec.cidr that no older Network claims), so that a bad edit of the
+// gateway does not cut new pods off a working network; otherwise the range
+// may go to another Network and the attachment is removed.
+func (c *Controller) reportInvalid(ctx context.Context, network *samplecrdv1.Network, invalid error) error {
+	msg := fmt.Sprintf(MessageInvalidSpec, invalid)
+	if claim, ok := claimOf(network); ok && c.attachmentServes(network, claim.Prefix) {
+		if _, blocked := c.findBlocker(network, claim.Prefix); !blocked {
+			return c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, samplecrdv1.ReasonInvalidSpec, msg, network.Name)
+		}
+	}
+	return c.reportLostRange(ctx, network, samplecrdv1.ReasonInvalidSpec, msg)
+}
+
+// reportLostRange reports a Network that does not hold the range of its
+// attachment (it lost the overlap, or its spec no longer names that range)
+// and removes the attachment it controls: a Network never keeps a live
+// configuration for a range that another Network may now be given.
+func (c *Controller) reportLostRange(ctx context.Context, network *samplecrdv1.Network, reason, msg string) error {
+	removed, err := c.removeAttachment(ctx, network)
+	if err != nil {
+		return err
+	}
+	if removed {
+		c.recorder.Eventf(network, corev1.EventTypeWarning, AttachmentRemoved, MessageAttachmentRemoved, network.Name)
+	}
+	return c.reportProblem(ctx, network, reason, reason, msg, "")
+}
+
 // reportProblem records a permanent problem as Ready=False with the given
 // reason and, only when the status changes (so a restart does not repeat
-// it), a Warning Event with eventReason. configMapName is what the status
-// keeps naming: the existing ConfigMap of an invalid or conflicting Network
-// is deliberately left alone, while a foreign ConfigMap is not the
-// Network's to name.
-func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Network, reason, eventReason, msg, configMapName string) error {
+// it), a Warning Event with eventReason. attachmentName is what the status
+// keeps naming: an attachment that is still the Network's and still serves
+// its range, or none.
+func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Network, reason, eventReason, msg, attachmentName string) error {
 	cond := metav1.Condition{
 		Type:    samplecrdv1.ConditionReady,
 		Status:  metav1.ConditionFalse,
 		Reason:  reason,
 		Message: msg,
 	}
-	changed, err := c.updateStatus(ctx, network, cond, configMapName)
+	changed, err := c.updateStatus(ctx, network, cond, attachmentName)
 	if err != nil {
 		return err
 	}
@@ -37,12 +67,12 @@ func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Net
 }
 
 // updateStatus sets the Ready condition, observedGeneration and
-// configMapName on a copy of the Network and writes the status only when it
-// differs from what is stored. It reports whether it wrote.
-func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Network, ready metav1.Condition, configMapName string) (bool, error) {
+// attachmentName on a copy of the Network and writes the status only when
+// it differs from what is stored. It reports whether it wrote.
+func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Network, ready metav1.Condition, attachmentName string) (bool, error) {
 	updated := network.DeepCopy()
 	updated.Status.ObservedGeneration = network.Generation
-	updated.Status.ConfigMapName = configMapName
+	updated.Status.AttachmentName = attachmentName
 	ready.ObservedGeneration = network.Generation
 	// SetStatusCondition keeps the old transition time when the status
 	// (True/False) did not change, so an unchanged condition compares equal.
@@ -51,10 +81,11 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 	if equality.Semantic.DeepEqual(updated.Status, network.Status) {
 		return false, nil
 	}
-	_, err := c.networkclientset.SamplecrdV1().Networks(network.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: controllerAgentName})
+	written, err := c.networkclientset.SamplecrdV1().Networks(network.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: controllerAgentName})
 	if err != nil {
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
+	c.expectations.wroteStatus(cache.MetaObjectToName(network), written.ResourceVersion)
 	klog.FromContext(ctx).V(2).Info("Updated status", "reason", ready.Reason)
 	return true, nil
 }

@@ -47,7 +47,7 @@ ratios, not absolute numbers.
 
 | measure | median | per iteration |
 | --- | --- | --- |
-| API server ceiling: the controller's writes per Network (ConfigMap create, status update, Event) from 32 unthrottled clients | $(median $B ceiling-networks/s) Networks/s | $(all $B ceiling-networks/s) |
+| API server ceiling: the controller's writes per Network (NetworkAttachmentDefinition create, status update, Event) from 32 unthrottled clients | $(median $B ceiling-networks/s) Networks/s | $(all $B ceiling-networks/s) |
 | Controller burst: the binary with default flags, from its start to all $burst Ready | $(median $B networks/s) Networks/s | $(all $B networks/s) |
 | **Controller / ceiling** | **${ratio}%** (goal: at least 80%) | $(all $B %-of-ceiling) |
 | Controller burst, from the first Ready to the last | $(median $B networks/s-after-first) Networks/s | $(all $B networks/s-after-first) |

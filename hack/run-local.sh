@@ -2,7 +2,7 @@
 # make run-local: from a fresh clone to a running controller on a local
 # control plane. Builds the Kubernetes binaries once (cached outside the
 # repository), starts etcd, kube-apiserver and kube-controller-manager on
-# 127.0.0.1, installs the CRD, then runs the controller in the foreground.
+# 127.0.0.1, installs the CRDs (hack/install-crds.sh), then runs the controller in the foreground.
 # Ctrl-C stops the controller and the control plane.
 #
 # Environment: LOCAL_DIR and the port variables of hack/local-up.sh;
@@ -20,8 +20,7 @@ trap 'echo "run-local: stopping the local control plane" >&2; hack/local-down.sh
 
 kubeconfig=$LOCAL_DIR/kubeconfig
 kubectl=("$BIN_DIR/kubectl" --kubeconfig "$kubeconfig")
-"${kubectl[@]}" apply -f artifacts/examples/crd.yaml >&2
-"${kubectl[@]}" wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io >&2
+KUBECTL="${kubectl[*]}" hack/install-crds.sh >&2
 
 mkdir -p bin
 go build -o bin/network-controller .
@@ -35,6 +34,11 @@ The controller is starting against a local control plane. In another terminal:
   kubectl create -f artifacts/examples/example-network.yaml
   kubectl describe network example-network
   kubectl get networks
+  kubectl get net-attach-def example-network -o jsonpath='{.spec.config}'
+
+  # Attach a throwaway network namespace to example-network through the real
+  # CNI plugins (as root), show its interfaces and routes, then clean up:
+  make attach-demo
 
 Ctrl-C here stops the controller and the control plane.
 

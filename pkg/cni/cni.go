@@ -174,3 +174,18 @@ func checkAddresses(subnet netip.Prefix, gateway netip.Addr) error {
 	}
 	return nil
 }
+
+// Subnet returns the subnet a configuration list rendered by Render hands
+// addresses from. The controller uses it to tell whether an existing
+// attachment still serves the range its Network holds; it refuses anything
+// that is not a single-range list of the shape Render writes.
+func Subnet(conflist []byte) (netip.Prefix, error) {
+	var conf confList
+	if err := json.Unmarshal(conflist, &conf); err != nil {
+		return netip.Prefix{}, fmt.Errorf("decoding CNI configuration: %w", err)
+	}
+	if len(conf.Plugins) != 1 || len(conf.Plugins[0].IPAM.Ranges) != 1 || len(conf.Plugins[0].IPAM.Ranges[0]) != 1 {
+		return netip.Prefix{}, errors.New("not a single-range configuration list")
+	}
+	return netip.ParsePrefix(conf.Plugins[0].IPAM.Ranges[0][0].Subnet)
+}

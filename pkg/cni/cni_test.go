@@ -321,3 +321,21 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+func TestSubnetReadsBackWhatRenderWrote(t *testing.T) {
+	for _, cidr := range []string{"198.18.0.0/24", "fd00:10::/64"} {
+		p := netip.MustParsePrefix(cidr)
+		out, err := Render("ns", "net", p, p.Addr().Next())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Subnet(out); err != nil || got != p {
+			t.Errorf("Subnet(Render(%s)) = %v, %v", p, got, err)
+		}
+	}
+	for _, bad := range []string{``, `{}`, `{"plugins":[{"ipam":{"ranges":[[{"subnet":"x"}]]}}]}`, `{"plugins":[{},{}]}`} {
+		if got, err := Subnet([]byte(bad)); err == nil {
+			t.Errorf("Subnet(%q) = %v, want an error", bad, got)
+		}
+	}
+}

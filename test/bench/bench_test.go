@@ -3,7 +3,7 @@
 //
 //   - the ceiling: how many Networks per second the API server takes when a
 //     client makes, as fast as it can, the writes the controller makes for
-//     each new Network (create the ConfigMap, update the status, create an
+//     each new Network (create the NetworkAttachmentDefinition, update the status, create an
 //     Event);
 //   - the burst: how many Networks per second the controller binary, with
 //     its default flags, makes Ready when it starts with a backlog of new
@@ -46,6 +46,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
+
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
@@ -87,7 +90,10 @@ func setUp(m *testing.M) (int, error) {
 	_, file, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(file), "..", "..")
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repo, "artifacts/examples/crd.yaml")},
+		CRDDirectoryPaths: []string{
+			filepath.Join(repo, "artifacts/examples/crd.yaml"),
+			filepath.Join(repo, "artifacts/examples/network-attachment-definition-crd.yaml"),
+		},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -167,7 +173,7 @@ func cleanUp(b *testing.B, ns string) {
 	all := metav1.ListOptions{}
 	for _, err := range []error{
 		networks.SamplecrdV1().Networks(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, all),
-		kube.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, all),
+		nadclientset.NewForConfigOrDie(apiserver).K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, all),
 		kube.CoreV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, all),
 	} {
 		if err != nil {
@@ -231,6 +237,7 @@ func BenchmarkBurst(b *testing.B) {
 // Networks per second.
 func measureCeiling(b *testing.B) float64 {
 	kube, networks := clients(b)
+	nads := nadclientset.NewForConfigOrDie(apiserver)
 	ctx := context.Background()
 	ns, backlogged := backlog(b, *burstSize)
 	defer cleanUp(b, ns)
@@ -241,16 +248,16 @@ func measureCeiling(b *testing.B) float64 {
 	parallel(b, len(backlogged), func(i int) error {
 		n := backlogged[i]
 		ref := metav1.NewControllerRef(n, samplecrdv1.SchemeGroupVersion.WithKind("Network"))
-		_, err := kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		_, err := nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Create(ctx, &nadv1.NetworkAttachmentDefinition{
 			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "bench"}, OwnerReferences: []metav1.OwnerReference{*ref}},
-			Data:       map[string]string{"cni.conflist": strings.Repeat("x", 400)},
+			Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: strings.Repeat("x", 330)},
 		}, metav1.CreateOptions{})
 		if err != nil {
 			return err
 		}
 		n = n.DeepCopy()
 		meta.SetStatusCondition(&n.Status.Conditions, metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Synced", Message: "bench"})
-		n.Status.ObservedGeneration, n.Status.ConfigMapName = n.Generation, n.Name
+		n.Status.ObservedGeneration, n.Status.AttachmentName = n.Generation, n.Name
 		if _, err := networks.SamplecrdV1().Networks(ns).UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
 			return err
 		}

@@ -96,6 +96,7 @@ func startCluster() (*localCluster, error) {
 		fmt.Sprintf("APISERVER_PORT=%d", ports[2]),
 		fmt.Sprintf("KCM_PORT=%d", ports[3]),
 		"KUBECONFIG="+c.kubeconfig,
+		"KUBECTL="+filepath.Join(binDir, "kubectl"),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 
@@ -110,11 +111,10 @@ func startCluster() (*localCluster, error) {
 	if err := c.watchOwner(); err != nil {
 		return c, err
 	}
-	if out, err := c.kubectl("apply", "-f", filepath.Join(repo, "artifacts/examples/crd.yaml")); err != nil {
-		return c, fmt.Errorf("installing the CRD: %v\n%s", err, out)
-	}
-	if out, err := c.kubectl("wait", "--for", "condition=Established", "--timeout=60s", "crd/networks.samplecrd.k8s.io"); err != nil {
-		return c, fmt.Errorf("waiting for the CRD: %v\n%s", err, out)
+	// As make install-crd does: the Network CRD, and the attachment CRD
+	// because this cluster, like one without Multus, lacks it.
+	if out, err := c.script("hack/install-crds.sh"); err != nil {
+		return c, fmt.Errorf("hack/install-crds.sh: %v\n%s", err, out)
 	}
 	return c, nil
 }

@@ -151,15 +151,17 @@ func checkPermissions(t *testing.T, c *localCluster, ns string) {
 	}{
 		// What it needs.
 		{"update", "networks.samplecrd.k8s.io", ns, "status", true},
-		{"create", "configmaps", ns, "", true},
+		{"create", "network-attachment-definitions.k8s.cni.cncf.io", ns, "", true},
+		{"delete", "network-attachment-definitions.k8s.cni.cncf.io", ns, "", true},
 		{"create", "leases.coordination.k8s.io", deployNamespace, "", true},
 		// Secrets are the obvious prize of a stolen controller token.
 		{"get", "secrets", "", "", false},
 		{"list", "secrets", "", "", false},
 		{"get", "secrets", deployNamespace, "", false},
 		{"list", "secrets", deployNamespace, "", false},
-		// The garbage collector deletes ConfigMaps, not the controller.
-		{"delete", "configmaps", ns, "", false},
+		// No ConfigMap rights are left from the ConfigMap days.
+		{"create", "configmaps", ns, "", false},
+		{"get", "configmaps", ns, "", false},
 		// Users own a Network's spec; the controller writes status only.
 		{"update", "networks.samplecrd.k8s.io", ns, "", false},
 		{"create", "deployments.apps", ns, "", false},

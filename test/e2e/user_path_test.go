@@ -11,7 +11,7 @@ import (
 // TestUserPath is the README's walk-through: create the example Network,
 // see it Ready with a Synced Event in `kubectl describe`, see the columns
 // of `kubectl get`, be refused a bad Network with a readable message, and
-// watch the garbage collector remove the ConfigMap after a delete.
+// watch the garbage collector remove the NetworkAttachmentDefinition after a delete.
 func TestUserPath(t *testing.T) {
 	if cluster == nil {
 		t.Skip("e2e: needs the local control plane (skipped under -short)")
@@ -65,8 +65,8 @@ func walkThrough(t *testing.T, c *localCluster, kubeconfig, ns string) {
 		t.Errorf("kubectl get networks row = %q, want example-network 192.168.0.0/16 192.168.0.1 True ...", lines[1:])
 	}
 
-	if out, err := c.kubectl("get", "-n", ns, "configmap", "example-network", "-o", "jsonpath={.data.cni\\.conflist}"); err != nil || !strings.Contains(out, `"subnet": "192.168.0.0/16"`) {
-		t.Errorf("ConfigMap example-network lacks the CNI configuration (%v):\n%s", err, out)
+	if out, err := c.kubectl("get", "-n", ns, "net-attach-def", "example-network", "-o", "jsonpath={.spec.config}"); err != nil || !strings.Contains(out, `"subnet": "192.168.0.0/16"`) {
+		t.Errorf("NetworkAttachmentDefinition example-network lacks the CNI configuration (%v):\n%s", err, out)
 	}
 
 	bad := `apiVersion: samplecrd.k8s.io/v1
@@ -87,8 +87,8 @@ spec:
 	if out, err := c.kubectl("delete", "-n", ns, "network", "example-network"); err != nil {
 		t.Fatalf("kubectl delete network: %v\n%s", err, out)
 	}
-	eventually(t, 60*time.Second, "the garbage collector removes the ConfigMap", func() error {
-		out, err := c.kubectl("get", "-n", ns, "configmap", "example-network", "--ignore-not-found", "-o", "name")
+	eventually(t, 60*time.Second, "the garbage collector removes the NetworkAttachmentDefinition", func() error {
+		out, err := c.kubectl("get", "-n", ns, "net-attach-def", "example-network", "--ignore-not-found", "-o", "name")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}

@@ -7,24 +7,33 @@ import (
 // The Network API's condition vocabulary. Reasons are CamelCase, as
 // metav1.Condition requires; users match on them in scripts and alerts.
 const (
-	// ConditionReady reports whether the Network's ConfigMap matches its spec.
+	// ConditionReady reports whether the Network's NetworkAttachmentDefinition
+	// matches its spec, so that pods can attach to it.
 	ConditionReady = "Ready"
 
-	// ReasonSynced: the ConfigMap exists and carries the rendered configuration.
+	// ReasonSynced: the NetworkAttachmentDefinition exists and carries the
+	// rendered configuration.
 	ReasonSynced = "Synced"
 	// ReasonInvalidSpec: the spec breaks a rule the API server enforces for new
 	// objects; older objects can predate the schema, so the controller checks too.
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonCIDRConflict: an older Network claims an overlapping CIDR.
 	ReasonCIDRConflict = "CIDRConflict"
-	// ReasonConfigMapConflict: a ConfigMap with the Network's name exists and is
-	// not controlled by this Network, so the controller leaves it alone.
-	ReasonConfigMapConflict = "ConfigMapConflict"
+	// ReasonAttachmentConflict: a NetworkAttachmentDefinition with the
+	// Network's name exists and is not controlled by this Network, so the
+	// controller leaves it alone.
+	ReasonAttachmentConflict = "AttachmentConflict"
+	// ReasonAttachmentRefused: the API server refused to write the
+	// NetworkAttachmentDefinition for a reason that lasts (quota, an
+	// admission policy or webhook, RBAC); the controller keeps retrying with
+	// backoff.
+	ReasonAttachmentRefused = "AttachmentRefused"
 )
 
-// Network asks for a CNI network configuration with a subnet and a gateway.
-// The controller realises it as a ConfigMap of the same name and reports the
-// outcome in the Ready condition.
+// Network asks for a secondary network with a subnet and a gateway. The
+// controller realises it as a Multus NetworkAttachmentDefinition
+// (k8s.cni.cncf.io/v1) of the same name, which pods attach to, and reports
+// the outcome in the Ready condition.
 //
 // +genclient
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -36,6 +45,7 @@ const (
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gateway`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Attachment",type=string,priority=1,JSONPath=`.status.attachmentName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Network struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -92,10 +102,11 @@ type NetworkStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
-	// configMapName names the ConfigMap, in the Network's namespace, that
-	// holds the CNI configuration; empty until it has been written.
+	// attachmentName names the NetworkAttachmentDefinition, in the Network's
+	// namespace, that holds the CNI configuration and that pods name in their
+	// k8s.v1.cni.cncf.io/networks annotation; empty while there is none.
 	// +optional
-	ConfigMapName string `json:"configMapName,omitempty"`
+	AttachmentName string `json:"attachmentName,omitempty"`
 }
 
 // NetworkList is a list of Networks, as returned by a List call.

@@ -27,9 +27,10 @@ import (
 // NetworkApplyConfiguration represents a declarative configuration of the Network type for use
 // with apply.
 //
-// Network asks for a CNI network configuration with a subnet and a gateway.
-// The controller realises it as a ConfigMap of the same name and reports the
-// outcome in the Ready condition.
+// Network asks for a secondary network with a subnet and a gateway. The
+// controller realises it as a Multus NetworkAttachmentDefinition
+// (k8s.cni.cncf.io/v1) of the same name, which pods attach to, and reports
+// the outcome in the Ready condition.
 type NetworkApplyConfiguration struct {
 	metav1.TypeMetaApplyConfiguration    `json:""`
 	*metav1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -27,7 +27,8 @@ package v1
 // schema had them. The messages are the same text; a test compares them.
 type NetworkSpecApplyConfiguration struct {
 	// cidr is the subnet, IPv4 or IPv6, in canonical form: 192.168.0.0/16,
-	// not 192.168.0.1/16. Networks may not overlap; the oldest one wins.
+	// not 192.168.0.1/16, and no longer than a /30 (IPv4) or a /126 (IPv6).
+	// Networks may not overlap; the oldest one wins.
 	CIDR *string `json:"cidr,omitempty"`
 	// gateway is the gateway address: inside cidr, of the same family, and
 	// neither its network address nor (IPv4 shorter than /31) its broadcast

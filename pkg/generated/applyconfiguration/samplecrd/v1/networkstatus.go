@@ -33,9 +33,10 @@ type NetworkStatusApplyConfiguration struct {
 	// conditions report the Network's state; Ready is always present once
 	// the controller has seen the Network.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
-	// configMapName names the ConfigMap, in the Network's namespace, that
-	// holds the CNI configuration; empty until it has been written.
-	ConfigMapName *string `json:"configMapName,omitempty"`
+	// attachmentName names the NetworkAttachmentDefinition, in the Network's
+	// namespace, that holds the CNI configuration and that pods name in their
+	// k8s.v1.cni.cncf.io/networks annotation; empty while there is none.
+	AttachmentName *string `json:"attachmentName,omitempty"`
 }
 
 // NetworkStatusApplyConfiguration constructs a declarative configuration of the NetworkStatus type for use with
@@ -65,10 +66,10 @@ func (b *NetworkStatusApplyConfiguration) WithConditions(values ...*metav1.Condi
 	return b
 }
 
-// WithConfigMapName sets the ConfigMapName field in the declarative configuration to the given value
+// WithAttachmentName sets the AttachmentName field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the ConfigMapName field is set to the value of the last call.
-func (b *NetworkStatusApplyConfiguration) WithConfigMapName(value string) *NetworkStatusApplyConfiguration {
-	b.ConfigMapName = &value
+// If called multiple times, the AttachmentName field is set to the value of the last call.
+func (b *NetworkStatusApplyConfiguration) WithAttachmentName(value string) *NetworkStatusApplyConfiguration {
+	b.AttachmentName = &value
 	return b
 }

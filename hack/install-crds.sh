@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the CRDs the controller needs into the cluster kubectl talks to
+# ($KUBECTL, default kubectl; it honours KUBECONFIG), and waits until they are
+# served:
+#   - networks.samplecrd.k8s.io, this project's API, applied (so updated);
+#   - network-attachment-definitions.k8s.cni.cncf.io, what a Network becomes,
+#     created only when the cluster lacks it. Clusters with Multus have their
+#     own; it is never replaced or changed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+read -r -a kubectl <<<"${KUBECTL:-kubectl}"
+
+nad_crd=network-attachment-definitions.k8s.cni.cncf.io
+"${kubectl[@]}" apply -f artifacts/examples/crd.yaml
+if "${kubectl[@]}" get crd "$nad_crd" -o name >/dev/null 2>&1; then
+	echo "customresourcedefinition.apiextensions.k8s.io/$nad_crd already installed; left as it is"
+else
+	# create, not apply: if someone installs one meanwhile, theirs stays.
+	out=$("${kubectl[@]}" create -f artifacts/examples/network-attachment-definition-crd.yaml 2>&1) ||
+		grep -q AlreadyExists <<<"$out" || { echo "$out" >&2; exit 1; }
+	echo "$out"
+fi
+"${kubectl[@]}" wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io "crd/$nad_crd"
