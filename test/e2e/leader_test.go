@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +17,7 @@ import (
 // The shipped leader-election timing (the flags' defaults).
 const (
 	leaseDuration = 15 * time.Second
+	renewDeadline = 10 * time.Second
 	retryPeriod   = 2 * time.Second
 	// maxRetryInterval is the longest gap between two acquire attempts:
 	// client-go jitters the retry period by a factor of up to 1.2.
@@ -264,4 +267,39 @@ func TestLeaderElectionFailoverAndHandover(t *testing.T) {
 		createNetwork(t, c, ns, "after-handover", "10.102.0.0/16", "10.102.0.1")
 		waitReady(t, c, ns, "after-handover", 30*time.Second)
 	})
+}
+
+// TestLostLeaseExitsNonZero gives a leading replica's Lease to another
+// identity, as a replica that took it over would. The README's promise: the
+// binary stops and exits non-zero, so its pod restarts and competes again,
+// rather than linger as a replica that will never lead.
+func TestLostLeaseExitsNonZero(t *testing.T) {
+	if cluster == nil {
+		t.Skip("e2e: needs the local control plane (skipped under -short)")
+	}
+	c := cluster
+	const lease = "e2e-lease-lost"
+	r := startReplica(t, c, "replica-lost", lease)
+	waitForSoleLeader(t, 60*time.Second, r)
+
+	renewed := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	patch := fmt.Sprintf(`{"spec":{"holderIdentity":"another-replica","leaseDurationSeconds":3600,"renewTime":%q}}`, renewed)
+	if out, err := c.kubectl("patch", "lease", lease, "-n", "default", "--type=merge", "-p", patch); err != nil {
+		t.Fatalf("taking the Lease: %v\n%s", err, out)
+	}
+	taken := time.Now()
+	// The replica notices within the renew deadline plus a retry period,
+	// then cancels its syncs, writes its Events (at most 10 s) and exits.
+	limit := renewDeadline + 2*maxRetryInterval + 10*time.Second + 10*time.Second
+	select {
+	case err := <-r.done:
+		r.done <- err
+		t.Logf("exited %v after the Lease was taken: %v", time.Since(taken).Round(100*time.Millisecond), err)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("exit = %v, want exit status 1", err)
+		}
+	case <-time.After(limit):
+		t.Errorf("still running %v after its Lease was taken", limit)
+	}
 }
