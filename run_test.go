@@ -66,6 +66,7 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	c.opts.ShutdownTimeout = shutdownTimeout
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
+	c.namespacesSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
