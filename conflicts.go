@@ -18,7 +18,13 @@ func (c *Controller) findBlocker(network *samplecrdv1.Network, subnet netip.Pref
 		Created: network.CreationTimestamp.Time,
 		Prefix:  subnet,
 	}
-	return overlap.Blocker(self, c.overlappingClaims(subnet))
+	var holding []overlap.Claim
+	for _, claim := range c.overlappingClaims(subnet) {
+		if c.holdsClaim(claim) {
+			holding = append(holding, claim)
+		}
+	}
+	return overlap.Blocker(self, holding)
 }
 
 // overlappingClaims returns the claims of all cached Networks whose CIDR

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -120,6 +123,12 @@ type Options struct {
 	// APIPollPeriod is how often a controller whose cluster lacks the
 	// NetworkAttachmentDefinition API looks for it again.
 	APIPollPeriod time.Duration
+	// AllowUnannotatedNamespaces permits any range to the Networks of a
+	// namespace without the allowed-cidrs annotation (--allow-unannotated-
+	// namespaces); by default they may use none.
+	AllowUnannotatedNamespaces bool
+	// ReservedCIDRs are ranges no Network may overlap (--reserved-cidrs).
+	ReservedCIDRs []netip.Prefix
 }
 
 // apiPollPeriod is APIPollPeriod or its default.
@@ -170,6 +179,8 @@ type Controller struct {
 	networksSynced    cache.InformerSynced
 	attachmentsLister nadlisters.NetworkAttachmentDefinitionLister
 	attachmentsSynced cache.InformerSynced
+	namespacesLister  corelisters.NamespaceLister
+	namespacesSynced  cache.InformerSynced
 
 	// expectations lets a sync tell a cache that lags behind the
 	// controller's own writes from one that is current.
@@ -197,6 +208,7 @@ func NewController(
 	nadclient nadclientset.Interface,
 	networkInformer informers.NetworkInformer,
 	attachmentInformer nadinformers.NetworkAttachmentDefinitionInformer,
+	namespaceInformer coreinformers.NamespaceInformer,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -233,6 +245,8 @@ func NewController(
 		networksSynced:    networkInformer.Informer().HasSynced,
 		attachmentsLister: attachmentInformer.Lister(),
 		attachmentsSynced: attachmentInformer.Informer().HasSynced,
+		namespacesLister:  namespaceInformer.Lister(),
+		namespacesSynced:  namespaceInformer.Informer().HasSynced,
 		expectations:      newWriteExpectations(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
@@ -258,6 +272,12 @@ func NewController(
 		DeleteFunc: c.deleteAttachment,
 	}); err != nil {
 		return nil, fmt.Errorf("adding NetworkAttachmentDefinition event handlers: %w", err)
+	}
+	if _, err := namespaceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addNamespace,
+		UpdateFunc: c.updateNamespace,
+	}); err != nil {
+		return nil, fmt.Errorf("adding Namespace event handlers: %w", err)
 	}
 	return c, nil
 }
@@ -290,7 +310,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced); !ok {
 		c.workqueue.ShutDown()
 		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
@@ -338,7 +358,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 // HasSynced reports whether the informer caches have synced, which is when
 // the controller is ready to work (/readyz).
 func (c *Controller) HasSynced() bool {
-	return c.networksSynced() && c.attachmentsSynced()
+	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced()
 }
 
 // waitTimeout waits for wg, for at most d; it reports whether wg finished.
@@ -439,6 +459,18 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	subnet, gateway, err := netspec.Parse(network.Spec.CIDR, network.Spec.Gateway)
 	if err != nil {
 		return outcomeInvalid, c.reportInvalid(ctx, network, err)
+	}
+
+	reason, msg, err := c.permission(network, subnet)
+	if errors.Is(err, errNamespaceNotCached) {
+		logger.V(4).Info("Namespace not in the cache yet; its add event queues the Network again")
+		return outcomeStale, nil
+	}
+	if err != nil {
+		return outcomeError, err
+	}
+	if reason != "" {
+		return outcomeConflict, c.reportLostRange(ctx, network, reason, msg)
 	}
 
 	if blocker, found := c.findBlocker(network, subnet); found {

@@ -27,9 +27,13 @@ import (
 	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
 	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 
+	corev1 "k8s.io/api/core/v1"
+	kubeinformers "k8s.io/client-go/informers"
+
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // epoch is the creation time of the oldest Network in these tests; the
@@ -115,6 +119,11 @@ func foreignAttachment(n *samplecrdv1.Network, labelled bool) *nadv1.NetworkAtta
 	return nad
 }
 
+// allowingNamespace returns a Namespace whose Networks may use allowance.
+func allowingNamespace(name, allowance string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{tenancy.AllowedCIDRsAnnotation: allowance}}}
+}
+
 // fixture holds a controller whose caches were filled by hand, and the fake
 // clients behind it.
 type fixture struct {
@@ -123,6 +132,7 @@ type fixture struct {
 	nadclient  *nadfake.Clientset
 	client     *fake.Clientset
 	recorder   *record.FakeRecorder
+	events     record.EventRecorder // the controller's own, which recorder replaces
 }
 
 // fixtureObjects is what exists before a test: Networks (in the cache and
@@ -134,6 +144,9 @@ type fixtureObjects struct {
 	unlisted    []*nadv1.NetworkAttachmentDefinition
 	// expect sets up what the controller remembers of its own writes.
 	expect func(*writeExpectations)
+	// namespaces are cached Namespaces; every Network's namespace that is
+	// not among them is cached with an allowance of every range.
+	namespaces []*corev1.Namespace
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -158,15 +171,17 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	}
 	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
+	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+		kubeInformers.Core().V1().Namespaces(),
 		Options{Clock: testclock.NewFakePassiveClock(now)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.stopEvents)
 	t.Cleanup(c.workqueue.ShutDown)
-	c.recorder = f.recorder
+	f.events, c.recorder = c.recorder, f.recorder
 	for _, n := range objs.networks {
 		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
 			t.Fatal(err)
@@ -175,6 +190,19 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	for _, nad := range objs.attachments {
 		if err := nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().GetIndexer().Add(nad); err != nil {
 			t.Fatal(err)
+		}
+	}
+	namespaces := kubeInformers.Core().V1().Namespaces().Informer().GetIndexer()
+	for _, ns := range objs.namespaces {
+		if err := namespaces.Add(ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range objs.networks {
+		if _, ok, _ := namespaces.GetByKey(n.Namespace); !ok {
+			if err := namespaces.Add(allowingNamespace(n.Namespace, "0.0.0.0/0, ::/0")); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if objs.expect != nil {
@@ -646,6 +674,39 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeSuccess,
 		},
 		{
+			name: "a Network in a namespace without an allowance is NotPermitted and gets no attachment",
+			objects: fixtureObjects{
+				networks:   []*samplecrdv1.Network{blue},
+				namespaces: []*corev1.Namespace{{ObjectMeta: metav1.ObjectMeta{Name: "default"}}},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}},
+			wantEvents:  []string{"Warning NotPermitted|namespace default has no annotation " + tenancy.AllowedCIDRsAnnotation},
+		},
+		{
+			name: "a Ready Network whose allowance was narrowed loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(blue)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("default", "10.0.0.0/8")},
+			},
+			key:         blue,
+			wantOutcome: outcomeConflict,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "blue"}},
+			wantEvents:  []string{"Warning AttachmentRemoved", "Warning NotPermitted|spec.cidr 192.168.0.0/16 is not inside"},
+		},
+		{
+			name:        "a not permitted older Network claims nothing: the younger overlapping one is Ready",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{older, younger}, namespaces: []*corev1.Namespace{allowingNamespace("other", "10.0.0.0/8")}},
+			key:         younger,
+			wantOutcome: outcomeSuccess,
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, younger))} },
+			wantNetwork: []action{updateStatus(after(younger, synced(younger)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
 			name:        "a Network that no longer exists needs no API calls",
 			key:         blue,
 			wantOutcome: outcomeDeleted,
@@ -819,5 +880,28 @@ func TestAMutatingWebhookIsReportedNotFought(t *testing.T) {
 	ready := meta.FindStatusCondition(acts[0].object.(*samplecrdv1.Network).Status.Conditions, samplecrdv1.ConditionReady)
 	if ready == nil || ready.Reason != samplecrdv1.ReasonAttachmentRefused || !strings.Contains(ready.Message, "mutating admission webhook") {
 		t.Errorf("Ready = %+v, want AttachmentRefused naming the webhook", ready)
+	}
+}
+
+func TestReservedRangesAreRefusedAndClaimNothing(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	services := newNetwork("default", "services", "10.96.0.0/16", "10.96.0.1", 0)
+	after := newNetwork("default", "after", "10.96.0.0/24", "10.96.0.1", time.Minute)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{services, after}})
+	f.controller.opts.ReservedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")}
+
+	outcome, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(services))
+	if err != nil || outcome != outcomeConflict {
+		t.Fatalf("outcome %q, err %v; want conflict", outcome, err)
+	}
+	checkEvents(t, []string{"Warning ReservedRange|overlaps 10.96.0.0/12, which the cluster reserves"}, drainEvents(f.recorder))
+	ready := meta.FindStatusCondition(recorded(f.client.Actions())[0].object.(*samplecrdv1.Network).Status.Conditions, samplecrdv1.ConditionReady)
+	if ready.Reason != samplecrdv1.ReasonReservedRange {
+		t.Errorf("reason %q, want ReservedRange", ready.Reason)
+	}
+	// The older reserved-range Network does not block the younger one: it
+	// too is ReservedRange, never CIDRConflict.
+	if _, found := f.controller.findBlocker(after, netip.MustParsePrefix(after.Spec.CIDR)); found {
+		t.Error("a Network overlapping a reserved range blocks another")
 	}
 }

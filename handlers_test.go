@@ -2,15 +2,18 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // queued empties the controller's queue and returns the keys it held, sorted.
@@ -186,4 +189,56 @@ func TestAttachmentEventHandlers(t *testing.T) {
 			t.Errorf("queued %v, want [default/blue default/red]", got)
 		}
 	})
+}
+
+func TestNamespaceEventHandlers(t *testing.T) {
+	blue := newNetwork("team-a", "blue", "10.20.0.0/16", "10.20.0.1", 0)
+	overlapping := newNetwork("team-b", "overlapping", "10.20.0.0/24", "10.20.0.1", time.Minute)
+	elsewhere := newNetwork("team-c", "elsewhere", "10.30.0.0/16", "10.30.0.1", 0)
+	before := allowingNamespace("team-a", "10.20.0.0/16")
+	narrowed := allowingNamespace("team-a", "10.21.0.0/16")
+	narrowed.ResourceVersion = "2"
+	relabelled := before.DeepCopy()
+	relabelled.Labels, relabelled.ResourceVersion = map[string]string{"team": "a"}, "2"
+	removed := before.DeepCopy()
+	removed.Annotations, removed.ResourceVersion = nil, "2"
+	tests := []struct {
+		name string
+		fire func(c *Controller)
+		want []string
+	}{
+		{name: "a new namespace queues its Networks", fire: func(c *Controller) { c.addNamespace(before) }, want: []string{"team-a/blue"}},
+		{name: "a changed allowance queues its Networks and those they overlap", fire: func(c *Controller) { c.updateNamespace(before, narrowed) }, want: []string{"team-a/blue", "team-b/overlapping"}},
+		{name: "a removed allowance queues the same", fire: func(c *Controller) { c.updateNamespace(before, removed) }, want: []string{"team-a/blue", "team-b/overlapping"}},
+		{name: "a change of anything else queues nothing", fire: func(c *Controller) { c.updateNamespace(before, relabelled) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue, overlapping, elsewhere}})
+			tc.fire(f.controller)
+			got := queued(f.controller)
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNamespaceTransformKeepsOnlyTheAllowance(t *testing.T) {
+	ns := allowingNamespace("team-a", "10.20.0.0/16")
+	ns.Labels = map[string]string{"kubernetes.io/metadata.name": "team-a"}
+	ns.Annotations["other"] = strings.Repeat("x", 1000)
+	ns.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+	ns.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
+	got, err := namespaceTransform(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := got.(*corev1.Namespace)
+	if slim.Name != "team-a" || len(slim.Annotations) != 1 || slim.Annotations[tenancy.AllowedCIDRsAnnotation] != "10.20.0.0/16" ||
+		slim.Labels != nil || slim.ManagedFields != nil || slim.Spec.Finalizers != nil {
+		t.Errorf("transformed to %+v", slim)
+	}
 }

@@ -37,6 +37,7 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // apiserver is the shared control plane of the integration tests; nil under
@@ -65,6 +66,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
+	if err := installAdmissionPolicy(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "installing the admission policy:", err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
 	apiserver = cfg
 	code := m.Run()
 	if err := env.Stop(); err != nil {
@@ -102,7 +108,10 @@ func newEnv(t *testing.T) *env {
 	if len(e.namespace) > 60 {
 		e.namespace = e.namespace[:60]
 	}
-	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.namespace}}, metav1.CreateOptions{})
+	_, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:        e.namespace,
+		Annotations: map[string]string{tenancy.AllowedCIDRsAnnotation: testAllowance},
+	}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
+	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,6 +22,7 @@ import (
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/signals"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // flags are the command-line options; see the README for each one.
@@ -35,6 +37,10 @@ type flags struct {
 	probeAddr       string
 	shutdownTimeout time.Duration
 	leaderElection  leaderElectionConfig
+	// allowUnannotated and reserved are the tenancy settings; see
+	// pkg/tenancy and the README.
+	allowUnannotated bool
+	reserved         tenancy.CIDRList
 }
 
 func main() {
@@ -55,6 +61,8 @@ func main() {
 	flag.DurationVar(&f.leaderElection.retryPeriod, "leader-elect-retry-period", defaultRetryPeriod, "How often to try to acquire or renew the lease.")
 	flag.StringVar(&f.leaderElection.name, "leader-elect-resource-name", controllerAgentName, "Name of the Lease object.")
 	flag.StringVar(&f.leaderElection.namespace, "leader-elect-resource-namespace", defaultLeaseNamespace(), "Namespace of the Lease object (default: the pod's namespace in a cluster, else default).")
+	flag.BoolVar(&f.allowUnannotated, "allow-unannotated-namespaces", false, "Let Networks in namespaces without the "+tenancy.AllowedCIDRsAnnotation+" annotation use any free range. Off: they may use none (the secure default). Set the admission policy's unannotatedAllowed to match (see the README).")
+	flag.Var(&f.reserved, "reserved-cidrs", "Comma-separated ranges no Network may overlap: the cluster's service and pod ranges, node networks. Such a Network is ReservedRange and claims nothing.")
 	flag.Parse()
 
 	ctx := signals.SetupSignalHandler(context.Background(), os.Exit)
@@ -82,7 +90,11 @@ func run(ctx context.Context, f flags) error {
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.UserAgent = controllerAgentName
 
-	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{ShutdownTimeout: f.shutdownTimeout})
+	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{
+		ShutdownTimeout:            f.shutdownTimeout,
+		AllowUnannotatedNamespaces: f.allowUnannotated,
+		ReservedCIDRs:              f.reserved,
+	})
 	if err != nil {
 		return err
 	}
@@ -151,16 +163,20 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, resync)
 	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
 		nadinformers.WithTweakListOptions(selectManagedAttachments))
+	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+		kubeinformers.WithTransform(namespaceTransform))
 
 	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
 		networkInformerFactory.Samplecrd().V1().Networks(),
 		nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+		kubeInformerFactory.Core().V1().Namespaces(),
 		opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	start := func(ctx context.Context) func() {
 		networkInformerFactory.Start(ctx.Done())
+		kubeInformerFactory.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
 		go func() {
@@ -168,7 +184,10 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 				nadInformerFactory.Start(ctx.Done())
 			}
 		}()
-		return networkInformerFactory.Shutdown
+		return func() {
+			networkInformerFactory.Shutdown()
+			kubeInformerFactory.Shutdown()
+		}
 	}
 	return controller, start, nil
 }

@@ -12,11 +12,8 @@ import (
 	"time"
 
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
-	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
-	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -25,8 +22,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
-	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
-	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 )
 
 // slowAPIServer answers attachment creates after hold (or when the request is
@@ -77,6 +72,7 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	c.opts.ShutdownTimeout = shutdownTimeout
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
+	c.namespacesSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -135,6 +131,7 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 	c.opts.ShutdownTimeout = time.Hour
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
+	c.namespacesSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -184,7 +181,7 @@ func TestRunWritesTheEventOfTheLastSyncBeforeReturning(t *testing.T) {
 	}
 }
 
-// lastSyncEventWritten runs a controller with the real Event recorder on
+// lastSyncEventWritten runs a controller with its own Event recorder on
 // fake clients, stops it as soon as its one sync (of an invalid Network,
 // which records a Warning) has returned, and reports whether the Event was
 // created by the time Run returned.
@@ -193,29 +190,20 @@ func lastSyncEventWritten(t *testing.T) bool {
 	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
 	ctx := klog.NewContext(context.Background(), logger)
 	invalid := newNetwork("default", "bad", "banana", "192.168.0.1", 0)
-	kubeClient := k8sfake.NewClientset()
-	networkClient := fake.NewClientset(invalid)
-	nadClient := nadfake.NewSimpleClientset()
-	nadInformers := nadinformers.NewSharedInformerFactory(nadClient, 0)
-	networkInformers := informers.NewSharedInformerFactory(networkClient, 0)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{invalid}})
+	c := f.controller
+	c.recorder = f.events
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	c, err := NewController(ctx, kubeClient, networkClient, nadClient,
-		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		Options{ObserveSync: func(syncOutcome, time.Duration) { stop() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(invalid); err != nil {
-		t.Fatal(err)
-	}
+	c.opts.ObserveSync = func(syncOutcome, time.Duration) { stop() }
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
+	c.namespacesSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(invalid))
 	if err := c.Run(runCtx, 1); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	for _, a := range kubeClient.Actions() {
+	for _, a := range f.kubeclient.Actions() {
 		if a.GetVerb() == "create" && a.GetResource().Resource == "events" {
 			return true
 		}

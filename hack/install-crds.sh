@@ -5,7 +5,11 @@
 #   - networks.samplecrd.k8s.io, this project's API, applied (so updated);
 #   - network-attachment-definitions.k8s.cni.cncf.io, what a Network becomes,
 #     created only when the cluster lacks it. Clusters with Multus have their
-#     own; it is never replaced or changed.
+#     own; it is never replaced or changed;
+# and with them what governs who may use the API: the admission policy that
+# enforces each namespace's allowed-cidrs (artifacts/examples/admission-policy.yaml)
+# and the rules that let the built-in admin, edit and view roles handle
+# Networks (artifacts/examples/user-roles.yaml).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 read -r -a kubectl <<<"${KUBECTL:-kubectl}"
@@ -21,3 +25,4 @@ else
 	echo "$out"
 fi
 "${kubectl[@]}" wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io "crd/$nad_crd"
+"${kubectl[@]}" apply -f artifacts/examples/admission-policy.yaml -f artifacts/examples/user-roles.yaml

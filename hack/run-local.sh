@@ -21,6 +21,9 @@ trap 'echo "run-local: stopping the local control plane" >&2; hack/local-down.sh
 kubeconfig=$LOCAL_DIR/kubeconfig
 kubectl=("$BIN_DIR/kubectl" --kubeconfig "$kubeconfig")
 KUBECTL="${kubectl[*]}" hack/install-crds.sh >&2
+# Networks may only use the ranges an administrator allows their namespace.
+demo_allowance="192.168.0.0/16, 198.18.0.0/15, fd00::/8"
+"${kubectl[@]}" annotate --overwrite namespace default "networks.samplecrd.k8s.io/allowed-cidrs=$demo_allowance" >&2
 
 mkdir -p bin
 go build -o bin/network-controller .
@@ -31,6 +34,9 @@ The controller is starting against a local control plane. In another terminal:
 
   export KUBECONFIG=$kubeconfig
   export PATH=$BIN_DIR:\$PATH    # kubectl of the same version as the server
+  # The default namespace may use these ranges (an administrator's setting;
+  # without it every Network there is refused):
+  kubectl annotate --overwrite namespace default networks.samplecrd.k8s.io/allowed-cidrs='$demo_allowance'
   kubectl create -f artifacts/examples/example-network.yaml
   kubectl describe network example-network
   kubectl get networks

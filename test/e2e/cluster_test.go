@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // cluster is the local control plane shared by the tests in this package.
@@ -176,13 +178,19 @@ func (c *localCluster) kubectlAs(kubeconfig, stdin string, args ...string) (stri
 	return out.String(), err
 }
 
-// newNamespace creates a namespace for a test. Cleanup deletes its Networks
+// testAllowance is the address ranges the tests' namespaces may use.
+const testAllowance = "10.0.0.0/8, 192.168.0.0/16, 198.18.0.0/15, fd00::/8"
+
+// newNamespace creates a namespace for a test, allowed testAllowance. Cleanup deletes its Networks
 // first, since their CIDR claims are cluster-wide and would otherwise last
 // while the namespace terminates, then the namespace.
 func (c *localCluster) newNamespace(t *testing.T, name string) {
 	t.Helper()
 	if out, err := c.kubectl("create", "namespace", name); err != nil {
 		t.Fatalf("creating namespace %s: %v\n%s", name, err, out)
+	}
+	if out, err := c.kubectl("annotate", "namespace", name, tenancy.AllowedCIDRsAnnotation+"="+testAllowance); err != nil {
+		t.Fatalf("annotating namespace %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
 		_, _ = c.kubectl("delete", "networks", "--all", "-n", name)

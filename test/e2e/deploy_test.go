@@ -226,6 +226,13 @@ func checkPermissions(t *testing.T, c *localCluster, ns string) {
 // ServiceAccount: the admin kubeconfig's server and CA, and a fresh token.
 func serviceAccountKubeconfig(t *testing.T, c *localCluster) string {
 	t.Helper()
+	return tokenKubeconfig(t, c, deployNamespace, "network-controller")
+}
+
+// tokenKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount namespace/name with a fresh token.
+func tokenKubeconfig(t *testing.T, c *localCluster, namespace, name string) string {
+	t.Helper()
 	field := func(path string) string {
 		t.Helper()
 		out, err := c.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "jsonpath={"+path+"}")
@@ -237,7 +244,7 @@ func serviceAccountKubeconfig(t *testing.T, c *localCluster) string {
 	server := field(".clusters[0].cluster.server")
 	ca := field(".clusters[0].cluster.certificate-authority-data")
 
-	token, err := c.kubectl("create", "token", "network-controller", "-n", deployNamespace, "--duration=1h")
+	token, err := c.kubectl("create", "token", name, "-n", namespace, "--duration=1h")
 	if err != nil {
 		t.Fatalf("kubectl create token: %v\n%s", err, token)
 	}
@@ -249,17 +256,17 @@ clusters:
     server: %s
     certificate-authority-data: %s
 users:
-- name: network-controller
+- name: %[4]s
   user:
-    token: %s
+    token: %[3]s
 contexts:
-- name: network-controller
+- name: %[4]s
   context:
     cluster: local
-    user: network-controller
-current-context: network-controller
-`, server, ca, strings.TrimSpace(token))
-	path := filepath.Join(t.TempDir(), "network-controller.kubeconfig")
+    user: %[4]s
+current-context: %[4]s
+`, server, ca, strings.TrimSpace(token), name)
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
 	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,13 @@ const (
 	// admission policy or webhook, RBAC); the controller keeps retrying with
 	// backoff.
 	ReasonAttachmentRefused = "AttachmentRefused"
+	// ReasonNotPermitted: the Network's namespace may not use spec.cidr (its
+	// networks.samplecrd.k8s.io/allowed-cidrs annotation, set by a cluster
+	// administrator, does not allow it). Such a Network claims nothing.
+	ReasonNotPermitted = "NotPermitted"
+	// ReasonReservedRange: spec.cidr overlaps a range the cluster reserves
+	// (the controller's --reserved-cidrs). Such a Network claims nothing.
+	ReasonReservedRange = "ReservedRange"
 )
 
 // Network asks for a secondary network with a subnet and a gateway. The
