@@ -76,7 +76,11 @@ func (r *eventRecorder) AnnotatedEventf(object runtime.Object, annotations map[s
 }
 
 // record builds, logs, correlates and queues one Event. A repeat of an
-// Event is a patch of it; the first occurrence is a create.
+// Event is a patch of it; the first occurrence is a create. Unlike
+// client-go, nothing feeds the server's answer back to the correlator
+// (UpdateState): correlating already recorded the Event's name and count,
+// which is all a later patch needs, and an answer arriving from a writer
+// after a newer repeat was correlated would set the count back.
 func (r *eventRecorder) record(object runtime.Object, annotations map[string]string, eventtype, reason, message string) {
 	event, err := r.newEvent(object, annotations, eventtype, reason, message)
 	if err != nil {
