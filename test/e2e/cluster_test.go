@@ -219,11 +219,26 @@ func (c *localCluster) startController(t *testing.T, name, kubeconfig string, ar
 	// Should the test binary die without its cleanups (a -timeout panic),
 	// the kernel takes the controller with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p := &controllerProcess{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	started := make(chan error, 1)
+	go func() {
+		// The kernel sends Pdeathsig when the thread that forked the child
+		// exits, not the process, and Go ends threads that locked
+		// goroutines leave behind (test/cnisim does, after entering network
+		// namespaces). Fork from a locked thread that lives until the
+		// controller has exited.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.done <- cmd.Wait()
+		logFile.Close()
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
-	p := &controllerProcess{cmd: cmd, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logFile.Close() }()
 	t.Cleanup(func() {
 		p.terminate(t)
 		if t.Failed() {
