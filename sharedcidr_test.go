@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	kubeinformers "k8s.io/client-go/informers"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
+	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/overlap"
+)
+
+// sharedCIDRSizes is how many Networks BenchmarkSharedCIDR puts in one
+// CIDR; make bench sets it, and a plain -bench run uses the default.
+var sharedCIDRSizes = flag.String("shared-cidr-sizes", "1000,4000,16000", "comma-separated numbers of Networks sharing one CIDR in BenchmarkSharedCIDR")
+
+// sharedCIDRNetworks returns n Networks, one per tenant namespace, all with
+// the same CIDR: the case where every tenant copies the same example. Their
+// creation times are a fixed shuffle of their list order, four to a second
+// (API server timestamps have second resolution, so bursts tie), so that a
+// list, which comes sorted by namespace, meets them out of age order.
+func sharedCIDRNetworks(n int, cidr, gateway string) []*samplecrdv1.Network {
+	ages := rand.New(rand.NewPCG(uint64(n), 13)).Perm(n)
+	networks := make([]*samplecrdv1.Network, n)
+	for i := range networks {
+		networks[i] = newNetwork(fmt.Sprintf("tenant-%05d", i), "net", cidr, gateway, time.Duration(ages[i]/4)*time.Second)
+	}
+	return networks
+}
+
+// countingQueue counts Add calls: what the handlers cost the queue even
+// when it deduplicates the keys.
+type countingQueue struct {
+	workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	adds int
+}
+
+func (q *countingQueue) Add(key cache.ObjectName) {
+	q.adds++
+	q.TypedRateLimitingInterface.Add(key)
+}
+
+// countingIndexer counts the objects its index lookups return: the
+// candidates the controller examines.
+type countingIndexer struct {
+	cache.Indexer
+	examined int
+}
+
+func (i *countingIndexer) ByIndex(indexName, indexedValue string) ([]interface{}, error) {
+	objs, err := i.Indexer.ByIndex(indexName, indexedValue)
+	i.examined += len(objs)
+	return objs, err
+}
+
+// indexedController returns a controller whose Network cache holds
+// networks, with its queue and index lookups counted. Nothing runs: tests
+// call the handlers and findBlocker themselves.
+func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrdv1.Network) (*Controller, *countingQueue, *countingIndexer) {
+	tb.Helper()
+	kubeclient, client := k8sfake.NewClientset(), fake.NewClientset()
+	networkInformer := informers.NewSharedInformerFactory(client, 0).Samplecrd().V1().Networks()
+	c, err := NewController(ctx, kubeclient, client, networkInformer,
+		kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().ConfigMaps(), Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.broadcaster.Shutdown)
+	tb.Cleanup(c.stopEvents)
+	tb.Cleanup(c.workqueue.ShutDown)
+	for _, n := range networks {
+		if err := networkInformer.Informer().GetIndexer().Add(n); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	queue := &countingQueue{TypedRateLimitingInterface: c.workqueue}
+	indexer := &countingIndexer{Indexer: c.networksIndexer}
+	c.workqueue, c.networksIndexer = queue, indexer
+	return c, queue, indexer
+}
+
+// addFromInitialList calls the add handler the way the informer does for
+// an object of its first list.
+func addFromInitialList(c *Controller, obj interface{}) {
+	c.addNetwork(obj)
+}
+
+// oldestOf returns the index of the oldest of networks by the winner rule.
+func oldestOf(networks []*samplecrdv1.Network) int {
+	oldest := 0
+	for i, n := range networks {
+		if overlap.Older(claim(n), claim(networks[oldest])) {
+			oldest = i
+		}
+	}
+	return oldest
+}
+
+// claim returns a valid Network's claim.
+func claim(n *samplecrdv1.Network) overlap.Claim {
+	c, _ := claimOf(n)
+	return c
+}
+
+// sizes parses -shared-cidr-sizes.
+func sizes(b *testing.B) []int {
+	var out []int
+	for _, s := range strings.Split(*sharedCIDRSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			b.Fatalf("-shared-cidr-sizes: bad size %q", s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BenchmarkSharedCIDR measures the handler and index path, without an API
+// server, when N Networks share 10.0.0.0/24 and all but the oldest are in
+// conflict:
+//
+//   - initial-list: one op is the add handler called for each of the N
+//     Networks with all N in the cache, as the informer's first list does
+//     on startup; other events wait behind it;
+//   - find-blocker: one op is one sync's search for the Network's blocker,
+//     taken in turn for each of the N.
+func BenchmarkSharedCIDR(b *testing.B) {
+	// Quiet: the controller's setup logs would clutter the results.
+	ctx := klog.NewContext(context.Background(), klog.Background().V(100))
+	subnet := netip.MustParsePrefix("10.0.0.0/24")
+	for _, n := range sizes(b) {
+		networks := sharedCIDRNetworks(n, subnet.String(), "10.0.0.1")
+		b.Run(fmt.Sprintf("initial-list/networks=%d", n), func(b *testing.B) {
+			c, queue, indexer := indexedController(b, ctx, networks)
+			for range b.N {
+				for _, network := range networks {
+					addFromInitialList(c, network)
+				}
+				b.StopTimer()
+				for queue.Len() > 0 {
+					key, _ := queue.Get()
+					queue.Done(key)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(queue.adds)/float64(b.N)/float64(n), "queue-adds/network")
+			b.ReportMetric(float64(indexer.examined)/float64(b.N)/float64(n), "candidates/network")
+		})
+		b.Run(fmt.Sprintf("find-blocker/networks=%d", n), func(b *testing.B) {
+			c, _, indexer := indexedController(b, ctx, networks)
+			oldest := oldestOf(networks)
+			wrong := 0
+			for i := range b.N {
+				if _, found := c.findBlocker(networks[i%n], subnet); found == (i%n == oldest) {
+					wrong++
+				}
+			}
+			if wrong > 0 {
+				b.Fatalf("%d of %d syncs got the verdict wrong; all but the oldest have a blocker", wrong, b.N)
+			}
+			b.ReportMetric(float64(indexer.examined)/float64(b.N), "candidates/sync")
+		})
+	}
+}
