@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
 
@@ -64,23 +65,23 @@ func (c *Controller) enqueueNetwork(obj interface{}) {
 
 // enqueueYoungerOverlapping enqueues the Networks whose verdict may depend
 // on obj: those that overlap its CIDR and are younger, since a Network only
-// ever loses to older ones.
+// ever loses to older ones. It walks the index results once and parses the
+// CIDR only of the younger candidates, which it is about to enqueue anyway.
 func (c *Controller) enqueueYoungerOverlapping(obj interface{}) {
 	changed, ok := claimOf(obj)
 	if !ok {
 		return
 	}
-	for _, other := range c.overlappingClaims(changed.Prefix) {
-		if other.Key == changed.Key || !overlap.Older(changed, other) {
-			continue
+	network := obj.(*samplecrdv1.Network)
+	c.eachCandidate(changed.Prefix, func(other *samplecrdv1.Network) {
+		if other.Namespace == network.Namespace && other.Name == network.Name ||
+			overlap.Precedes(other.CreationTimestamp.Time, other.Namespace, other.Name, changed) {
+			return
 		}
-		key, err := cache.ParseObjectName(other.Key)
-		if err != nil {
-			utilruntime.HandleError(err)
-			continue
+		if prefix, ok := netspec.ParseCIDR(other.Spec.CIDR); ok && prefix.Overlaps(changed.Prefix) {
+			c.workqueue.Add(cache.MetaObjectToName(other))
 		}
-		c.workqueue.Add(key)
-	}
+	})
 }
 
 // updateConfigMap handles a changed managed ConfigMap. Periodic resyncs send
