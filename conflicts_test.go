@@ -170,9 +170,9 @@ func TestFindBlockerBuildsNoClaimPerCandidate(t *testing.T) {
 			c, _, indexer := indexedController(t, ctx, networks)
 			subnet := netip.MustParsePrefix(family.cidr)
 			youngest := networks[youngestOf(networks)]
-			indexer.examined = 0
+			indexer.examined.Store(0)
 			allocs := testing.AllocsPerRun(20, func() { c.findBlocker(youngest, subnet) })
-			if examined := indexer.examined / 21; examined != n {
+			if examined := indexer.examined.Load() / 21; examined != n {
 				t.Fatalf("a sync examined %d candidates, want all %d", examined, n)
 			}
 			if allocs > n/10 {

@@ -14,11 +14,22 @@ import (
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
 
-// addNetwork enqueues a new Network, and the younger Networks whose CIDR it
-// overlaps: on startup, or when creation times tie, it may be the older one.
-func (c *Controller) addNetwork(obj interface{}) {
+// addNetwork enqueues a new Network and, unless it comes from the
+// informer's first list, the younger Networks whose CIDR it overlaps: a new
+// Network can only block younger ones, which exist when creation times tie
+// or the cache learns late of an older Network (after a relist, say).
+//
+// For the first list there is nothing more to do: every Network in it gets
+// its own add event, and Run starts syncing only once the cache holds the
+// whole list, so no sync ever sees the cache without this Network. Looking
+// for younger Networks there cost each add a walk of its CIDR's candidates
+// and enqueued them all again: quadratic in the Networks sharing a CIDR,
+// and it held up every other event until the list was through.
+func (c *Controller) addNetwork(obj interface{}, isInInitialList bool) {
 	c.enqueueNetwork(obj)
-	c.enqueueYoungerOverlapping(obj)
+	if !isInInitialList {
+		c.enqueueYoungerOverlapping(obj)
+	}
 }
 
 // updateNetwork enqueues a changed Network. Periodic resyncs deliver updates

@@ -48,13 +48,20 @@ func TestNetworkEventHandlers(t *testing.T) {
 	}{
 		{
 			name: "an added Network is enqueued with the younger Networks it overlaps",
-			fire: func(c *Controller) { c.addNetwork(old) },
+			fire: func(c *Controller) { c.addNetwork(old, false) },
 			want: []string{"default/old", "default/young", "other/mid"},
 		},
 		{
 			name: "an added Network does not enqueue older overlapping ones",
-			fire: func(c *Controller) { c.addNetwork(young) },
+			fire: func(c *Controller) { c.addNetwork(young, false) },
 			want: []string{"default/young"},
+		},
+		{
+			// Every Network of the first list gets its own add, and no sync
+			// runs before the cache holds them all.
+			name: "an added Network from the informer's first list enqueues only itself",
+			fire: func(c *Controller) { c.addNetwork(old, true) },
+			want: []string{"default/old"},
 		},
 		{
 			name: "a resync update (same resourceVersion) enqueues nothing",
@@ -90,7 +97,9 @@ func TestNetworkEventHandlers(t *testing.T) {
 		},
 		{
 			name: "an invalid CIDR enqueues only the Network itself",
-			fire: func(c *Controller) { c.addNetwork(newNetwork("default", "bad", "10.0.0.1/8", "10.0.0.2", time.Hour)) },
+			fire: func(c *Controller) {
+				c.addNetwork(newNetwork("default", "bad", "10.0.0.1/8", "10.0.0.2", time.Hour), false)
+			},
 			want: []string{"default/bad"},
 		},
 	}
@@ -188,13 +197,20 @@ func TestNetworkEventHandlersIPv6(t *testing.T) {
 	}{
 		{
 			name: "an added Network is enqueued with the younger Networks it overlaps, not those of the other family",
-			fire: func(c *Controller) { c.addNetwork(old) },
+			fire: func(c *Controller) { c.addNetwork(old, false) },
 			want: []string{"default/old", "default/young", "other/mid"},
 		},
 		{
 			name: "an added Network does not enqueue older overlapping ones",
-			fire: func(c *Controller) { c.addNetwork(young) },
+			fire: func(c *Controller) { c.addNetwork(young, false) },
 			want: []string{"default/young"},
+		},
+		{
+			// Every Network of the first list gets its own add, and no sync
+			// runs before the cache holds them all.
+			name: "an added Network from the informer's first list enqueues only itself",
+			fire: func(c *Controller) { c.addNetwork(old, true) },
+			want: []string{"default/old"},
 		},
 		{
 			name: "a CIDR change enqueues the younger Networks overlapping the old or the new CIDR",

@@ -8,14 +8,18 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
@@ -42,14 +46,15 @@ func sharedCIDRNetworks(n int, cidr, gateway string) []*samplecrdv1.Network {
 }
 
 // countingQueue counts Add calls: what the handlers cost the queue even
-// when it deduplicates the keys.
+// when it deduplicates the keys. Handlers may run on an informer's
+// goroutine, hence the atomic.
 type countingQueue struct {
 	workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	adds int
+	adds atomic.Int64
 }
 
 func (q *countingQueue) Add(key cache.ObjectName) {
-	q.adds++
+	q.adds.Add(1)
 	q.TypedRateLimitingInterface.Add(key)
 }
 
@@ -57,12 +62,12 @@ func (q *countingQueue) Add(key cache.ObjectName) {
 // candidates the controller examines.
 type countingIndexer struct {
 	cache.Indexer
-	examined int
+	examined atomic.Int64
 }
 
 func (i *countingIndexer) ByIndex(indexName, indexedValue string) ([]interface{}, error) {
 	objs, err := i.Indexer.ByIndex(indexName, indexedValue)
-	i.examined += len(objs)
+	i.examined.Add(int64(len(objs)))
 	return objs, err
 }
 
@@ -95,7 +100,7 @@ func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrd
 // addFromInitialList calls the add handler the way the informer does for
 // an object of its first list.
 func addFromInitialList(c *Controller, obj interface{}) {
-	c.addNetwork(obj)
+	c.addNetwork(obj, true)
 }
 
 // oldestOf returns the index of the oldest of networks by the winner rule.
@@ -156,8 +161,8 @@ func BenchmarkSharedCIDR(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			b.ReportMetric(float64(queue.adds)/float64(b.N)/float64(n), "queue-adds/network")
-			b.ReportMetric(float64(indexer.examined)/float64(b.N)/float64(n), "candidates/network")
+			b.ReportMetric(float64(queue.adds.Load())/float64(b.N)/float64(n), "queue-adds/network")
+			b.ReportMetric(float64(indexer.examined.Load())/float64(b.N)/float64(n), "candidates/network")
 		})
 		b.Run(fmt.Sprintf("find-blocker/networks=%d", n), func(b *testing.B) {
 			c, _, indexer := indexedController(b, ctx, networks)
@@ -171,7 +176,85 @@ func BenchmarkSharedCIDR(b *testing.B) {
 			if wrong > 0 {
 				b.Fatalf("%d of %d syncs got the verdict wrong; all but the oldest have a blocker", wrong, b.N)
 			}
-			b.ReportMetric(float64(indexer.examined)/float64(b.N), "candidates/sync")
+			b.ReportMetric(float64(indexer.examined.Load())/float64(b.N), "candidates/sync")
 		})
+	}
+}
+
+// TestInitialListEnqueuesEachNetworkOnce states what the informer's first
+// list costs when N Networks share one CIDR, whatever the order of the list
+// against their ages: N queue adds, one per Network, and O(N) candidates
+// examined in all. (Enqueueing every add's younger overlapping Networks
+// cost about N²/2 queue adds and N² candidates.)
+func TestInitialListEnqueuesEachNetworkOnce(t *testing.T) {
+	const n = 2000
+	for _, family := range []struct{ name, cidr string }{{"IPv4", "10.0.0.0/24"}, {"IPv6", "fd00:10::/64"}} {
+		t.Run(family.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			networks := sharedCIDRNetworks(n, family.cidr, "")
+			c, queue, indexer := indexedController(t, ctx, networks)
+			for _, network := range networks {
+				c.addNetwork(network, true)
+			}
+			if adds := queue.adds.Load(); adds != n {
+				t.Errorf("the first list of %d Networks made %d queue adds, want one each", n, adds)
+			}
+			if examined := indexer.examined.Load(); examined > n {
+				t.Errorf("the first list of %d Networks examined %d candidates, want O(N)", n, examined)
+			}
+			if queued := len(queued(c)); queued != n {
+				t.Errorf("%d Networks queued after the first list, want all %d", queued, n)
+			}
+		})
+	}
+}
+
+// TestInformerFirstListEnqueuesEachNetworkOnce runs the informer that
+// NewController registers with, on a fake API server holding N Networks
+// that share a CIDR: the first list must reach addNetwork as the initial
+// list, so each Network is enqueued once.
+func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
+	const n = 500
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	var objects []runtime.Object
+	for _, network := range sharedCIDRNetworks(n, "10.0.0.0/24", "10.0.0.1") {
+		objects = append(objects, network)
+	}
+	kubeclient, client := k8sfake.NewClientset(), fake.NewClientset(objects...)
+	networkInformers := informers.NewSharedInformerFactory(client, 0)
+	kubeInformers := kubeinformers.NewSharedInformerFactory(kubeclient, 0)
+	c, err := NewController(ctx, kubeclient, client, networkInformers.Samplecrd().V1().Networks(), kubeInformers.Core().V1().ConfigMaps(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := &countingQueue{TypedRateLimitingInterface: c.workqueue}
+	indexer := &countingIndexer{Indexer: c.networksIndexer}
+	c.workqueue, c.networksIndexer = queue, indexer
+	t.Cleanup(func() {
+		cancel()
+		networkInformers.Shutdown()
+		kubeInformers.Shutdown()
+		c.broadcaster.Shutdown()
+		c.stopEvents()
+		queue.ShutDown()
+	})
+	networkInformers.Start(ctx.Done())
+	kubeInformers.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.HasSynced) {
+		t.Fatal("caches did not sync")
+	}
+	// Handlers run behind the cache: wait for the last add.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return queue.Len() == n, nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d Networks queued: %v", queue.Len(), n, err)
+	}
+	if adds := queue.adds.Load(); adds != n {
+		t.Errorf("the first list of %d Networks made %d queue adds, want one each", n, adds)
+	}
+	if examined := indexer.examined.Load(); examined > n {
+		t.Errorf("the first list of %d Networks examined %d candidates, want O(N)", n, examined)
 	}
 }
