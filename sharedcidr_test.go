@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
@@ -257,4 +260,69 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 	if examined := indexer.examined.Load(); examined > n {
 		t.Errorf("the first list of %d Networks examined %d candidates, want O(N)", n, examined)
 	}
+}
+
+// TestIntegrationStartupWithNetworksSharingACIDR starts the controller on
+// Networks that already share a CIDR, IPv4 and IPv6, so that their first
+// sync comes from the informer's first list, where an add enqueues only
+// its own Network: the oldest of each family must be Ready, the others in
+// CIDRConflict naming it; once it is deleted, the next oldest takes over.
+func TestIntegrationStartupWithNetworksSharingACIDR(t *testing.T) {
+	const perFamily = 30
+	e := newEnv(t)
+	families := []struct{ cidr, gateway string }{{"10.80.0.0/24", "10.80.0.1"}, {"fd00:80::/64", "fd00:80::1"}}
+	groups := make([][]*samplecrdv1.Network, len(families))
+	for i := range perFamily {
+		for f, family := range families {
+			groups[f] = append(groups[f], e.create(fmt.Sprintf("shared-%d-%02d", f, i), family.cidr, family.gateway))
+		}
+	}
+	e.startController(Options{})
+	for _, group := range groups {
+		e.waitForVerdicts(group)
+	}
+	for f, group := range groups {
+		winner := group[oldestOf(group)]
+		if err := e.networks.SamplecrdV1().Networks(e.namespace).Delete(e.ctx, winner.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		groups[f] = slices.DeleteFunc(group, func(n *samplecrdv1.Network) bool { return n == winner })
+	}
+	for _, group := range groups {
+		e.waitForVerdicts(group)
+	}
+}
+
+// waitForVerdicts waits until the oldest of group is Ready and every other
+// member is in CIDRConflict naming it.
+func (e *env) waitForVerdicts(group []*samplecrdv1.Network) {
+	e.t.Helper()
+	winner := group[oldestOf(group)]
+	e.waitFor(fmt.Sprintf("%s Ready and %d Networks in CIDRConflict naming it", winner.Name, len(group)-1), func() (bool, string) {
+		list, err := e.networks.SamplecrdV1().Networks(e.namespace).List(e.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		current := map[string]*samplecrdv1.Network{}
+		for i := range list.Items {
+			current[list.Items[i].Name] = &list.Items[i]
+		}
+		for _, member := range group {
+			n := current[member.Name]
+			if n == nil {
+				return false, member.Name + " is gone"
+			}
+			c := meta.FindStatusCondition(n.Status.Conditions, samplecrdv1.ConditionReady)
+			var ok bool
+			if member.Name == winner.Name {
+				ok = c != nil && c.Status == metav1.ConditionTrue
+			} else {
+				ok = c != nil && c.Reason == samplecrdv1.ReasonCIDRConflict && strings.Contains(c.Message, "of Network "+e.namespace+"/"+winner.Name+",")
+			}
+			if !ok {
+				return false, fmt.Sprintf("%s: %+v", member.Name, c)
+			}
+		}
+		return true, ""
+	})
 }
