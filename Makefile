@@ -119,5 +119,5 @@ undeploy: ## Remove the controller, then the Network CRD (and with it every Netw
 	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
 
 .PHONY: bench
-bench: ## Burst throughput vs the API server's ceiling, zero writes on restart; writes BENCHMARKS.md.
+bench: ## Burst throughput vs the API server's ceiling, zero writes on restart, N Networks sharing a CIDR; writes BENCHMARKS.md.
 	hack/bench.sh

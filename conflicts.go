@@ -10,28 +10,45 @@ import (
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
 
-// findBlocker returns the oldest Network that overlaps subnet and is older
-// than network, looked up in the informer's CIDR index.
+// findBlocker returns the oldest cached Network that overlaps subnet and is
+// older than network: overlap.Blocker over every cached claim, looked up in
+// the informer's CIDR index.
+//
+// It runs on every sync, and when N Networks share a CIDR every one of them
+// is a candidate of every other, so it keeps only the best claim found so
+// far and builds a claim (which parses the CIDR) only for a candidate that
+// is older than that. Most candidates lose on their creation time alone;
+// nothing is sorted and no list of claims is built.
 func (c *Controller) findBlocker(network *samplecrdv1.Network, subnet netip.Prefix) (overlap.Claim, bool) {
 	self := overlap.Claim{
 		Key:     cache.MetaObjectToName(network).String(),
 		Created: network.CreationTimestamp.Time,
 		Prefix:  subnet,
 	}
-	var holding []overlap.Claim
-	for _, claim := range c.overlappingClaims(subnet) {
-		if c.holdsClaim(claim) {
-			holding = append(holding, claim)
+	best, found := self, false
+	c.eachCandidate(subnet, func(candidate *samplecrdv1.Network) {
+		if !overlap.Precedes(candidate.CreationTimestamp.Time, candidate.Namespace, candidate.Name, best) {
+			return
 		}
+		claim, ok := claimOf(candidate)
+		if !ok || claim.Key == self.Key || !claim.Prefix.Overlaps(subnet) || !c.holdsClaim(claim) {
+			return
+		}
+		best, found = claim, true
+	})
+	if !found {
+		return overlap.Claim{}, false
 	}
-	return overlap.Blocker(self, holding)
+	return best, true
 }
 
-// overlappingClaims returns the claims of all cached Networks whose CIDR
-// overlaps subnet, oldest first. The index lookups return a superset, which
-// overlap.Overlapping narrows down.
-func (c *Controller) overlappingClaims(subnet netip.Prefix) []overlap.Claim {
-	var candidates []overlap.Claim
+// eachCandidate calls f with every cached Network the CIDR index holds
+// under the query keys of subnet: a superset of the Networks whose CIDR
+// overlaps it, in which a Network may come more than once. Callers filter
+// with netip.Prefix.Overlaps. Walking the index results, rather than
+// collecting them, lets a caller that wants one answer pay only for what it
+// looks at.
+func (c *Controller) eachCandidate(subnet netip.Prefix, f func(*samplecrdv1.Network)) {
 	for _, indexKey := range overlap.QueryKeys(subnet) {
 		objs, err := c.networksIndexer.ByIndex(cidrIndex, indexKey)
 		if err != nil {
@@ -39,12 +56,11 @@ func (c *Controller) overlappingClaims(subnet netip.Prefix) []overlap.Claim {
 			continue
 		}
 		for _, obj := range objs {
-			if claim, ok := claimOf(obj); ok {
-				candidates = append(candidates, claim)
+			if network, ok := obj.(*samplecrdv1.Network); ok {
+				f(network)
 			}
 		}
 	}
-	return overlap.Overlapping(subnet, candidates)
 }
 
 // claimOf turns a cached Network into its claim on a subnet. A Network

@@ -259,7 +259,7 @@ func NewController(
 	}
 
 	logger.Info("Setting up event handlers")
-	if _, err := networkInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := networkInformer.Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    c.addNetwork,
 		UpdateFunc: c.updateNetwork,
 		DeleteFunc: c.deleteNetwork,

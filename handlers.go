@@ -10,14 +10,26 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
 
-// addNetwork enqueues a new Network, and the younger Networks whose CIDR it
-// overlaps: on startup, or when creation times tie, it may be the older one.
-func (c *Controller) addNetwork(obj interface{}) {
+// addNetwork enqueues a new Network and, unless it comes from the
+// informer's first list, the younger Networks whose CIDR it overlaps: a new
+// Network can only block younger ones, which exist when creation times tie
+// or the cache learns late of an older Network (after a relist, say).
+//
+// For the first list there is nothing more to do: every Network in it gets
+// its own add event, and Run starts syncing only once the cache holds the
+// whole list, so no sync ever sees the cache without this Network. Looking
+// for younger Networks there cost each add a walk of its CIDR's candidates
+// and enqueued them all again: quadratic in the Networks sharing a CIDR,
+// and it held up every other event until the list was through.
+func (c *Controller) addNetwork(obj interface{}, isInInitialList bool) {
 	c.enqueueNetwork(obj)
-	c.enqueueYoungerOverlapping(obj)
+	if !isInInitialList {
+		c.enqueueYoungerOverlapping(obj)
+	}
 }
 
 // updateNetwork enqueues a changed Network. Periodic resyncs deliver updates
@@ -64,23 +76,23 @@ func (c *Controller) enqueueNetwork(obj interface{}) {
 
 // enqueueYoungerOverlapping enqueues the Networks whose verdict may depend
 // on obj: those that overlap its CIDR and are younger, since a Network only
-// ever loses to older ones.
+// ever loses to older ones. It walks the index results once and parses the
+// CIDR only of the younger candidates, which it is about to enqueue anyway.
 func (c *Controller) enqueueYoungerOverlapping(obj interface{}) {
 	changed, ok := claimOf(obj)
 	if !ok {
 		return
 	}
-	for _, other := range c.overlappingClaims(changed.Prefix) {
-		if other.Key == changed.Key || !overlap.Older(changed, other) {
-			continue
+	network := obj.(*samplecrdv1.Network)
+	c.eachCandidate(changed.Prefix, func(other *samplecrdv1.Network) {
+		if other.Namespace == network.Namespace && other.Name == network.Name ||
+			overlap.Precedes(other.CreationTimestamp.Time, other.Namespace, other.Name, changed) {
+			return
 		}
-		key, err := cache.ParseObjectName(other.Key)
-		if err != nil {
-			utilruntime.HandleError(err)
-			continue
+		if prefix, ok := netspec.ParseCIDR(other.Spec.CIDR); ok && prefix.Overlaps(changed.Prefix) {
+			c.workqueue.Add(cache.MetaObjectToName(other))
 		}
-		c.workqueue.Add(key)
-	}
+	})
 }
 
 // updateAttachment handles a changed managed attachment. Periodic resyncs

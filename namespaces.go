@@ -100,7 +100,8 @@ func hasAllowance(ns *corev1.Namespace) bool {
 }
 
 // enqueueNamespace queues every cached Network of a namespace and, with
-// overlapping, every Network that overlaps one of them.
+// overlapping, the younger Networks that overlap one of them: only those can
+// have lost to a Network whose claim now comes or goes.
 func (c *Controller) enqueueNamespace(namespace string, overlapping bool) {
 	networks, err := c.networksLister.Networks(namespace).List(labels.Everything())
 	if err != nil {
@@ -109,12 +110,8 @@ func (c *Controller) enqueueNamespace(namespace string, overlapping bool) {
 	}
 	for _, n := range networks {
 		c.enqueueNetwork(n)
-		if claim, ok := claimOf(n); ok && overlapping {
-			for _, other := range c.overlappingClaims(claim.Prefix) {
-				if key, err := cache.ParseObjectName(other.Key); err == nil {
-					c.workqueue.Add(key)
-				}
-			}
+		if overlapping {
+			c.enqueueYoungerOverlapping(n)
 		}
 	}
 }

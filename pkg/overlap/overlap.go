@@ -26,6 +26,7 @@ package overlap
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -98,6 +99,43 @@ func Older(a, b Claim) bool {
 		return c < 0
 	}
 	return a.Key < b.Key
+}
+
+// Precedes reports whether the Network namespace/name created at created is
+// Older than b, without building its Key: it is Older(a, b) for the claim a
+// whose Key is namespace+"/"+name (just name when namespace is empty, as
+// client-go's cache.ObjectName writes it). The controller asks it of every
+// candidate the index returns, most of which lose at once on their creation
+// time, so it must not allocate.
+func Precedes(created time.Time, namespace, name string, b Claim) bool {
+	if c := created.Compare(b.Created); c != 0 {
+		return c < 0
+	}
+	return compareKey(namespace, name, b.Key) < 0
+}
+
+// compareKey compares the Key of namespace/name with key, as
+// strings.Compare would compare the two strings.
+func compareKey(namespace, name, key string) int {
+	parts := [...]string{namespace, "/", name}
+	if namespace == "" {
+		parts = [...]string{"", "", name}
+	}
+	for _, part := range parts {
+		n := min(len(part), len(key))
+		if c := strings.Compare(part[:n], key[:n]); c != 0 {
+			return c
+		}
+		if n < len(part) {
+			// key is a proper prefix of namespace/name.
+			return 1
+		}
+		key = key[n:]
+	}
+	if key != "" {
+		return -1
+	}
+	return 0
 }
 
 // Blocker returns the oldest claim in others that overlaps self.Prefix and is

@@ -316,6 +316,82 @@ func TestOlder(t *testing.T) {
 	}
 }
 
+// objectKey is the Key client-go's cache.ObjectName gives namespace/name.
+func objectKey(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+func TestPrecedes(t *testing.T) {
+	tests := []struct {
+		name           string
+		created        int
+		namespace, obj string
+		b              Claim
+		want           bool
+	}{
+		{"earlier creation precedes whatever the names", 0, "zz", "zz", claim("aa/aa", 1, "10.0.0.0/8"), true},
+		{"later creation does not precede whatever the names", 2, "aa", "aa", claim("zz/zz", 1, "10.0.0.0/8"), false},
+		{"same creation: the smaller key precedes", 1, "a", "x", claim("b/x", 1, "10.0.0.0/8"), true},
+		{"same creation: the larger key does not precede", 1, "b", "x", claim("a/x", 1, "10.0.0.0/8"), false},
+		{"a claim does not precede itself", 1, "a", "x", claim("a/x", 1, "10.0.0.0/8"), false},
+		// Keys compare as whole strings: '-' sorts before '/', so a-b/x is
+		// the smaller key although namespace a sorts before a-b.
+		{"same creation: namespace a-b precedes namespace a", 1, "a-b", "x", claim("a/x", 1, "10.0.0.0/8"), true},
+		{"same creation: namespace a does not precede namespace a-b", 1, "a", "x", claim("a-b/x", 1, "10.0.0.0/8"), false},
+		{"same creation: '/' sorts before letters", 1, "a", "x", claim("ab/x", 1, "10.0.0.0/8"), true},
+		{"same creation: a key that is a prefix of the other precedes it", 1, "ns", "na", claim("ns/nam", 1, "10.0.0.0/8"), true},
+		{"same creation: a key the other is a prefix of does not precede it", 1, "ns", "nam", claim("ns/na", 1, "10.0.0.0/8"), false},
+		{"same creation: a longer namespace against a shorter key", 1, "nsx", "a", claim("ns", 1, "10.0.0.0/8"), false},
+		{"no namespace: the key is the bare name", 1, "", "a", claim("a/x", 1, "10.0.0.0/8"), true},
+		{"no namespace: equal to the bare name", 1, "", "a", claim("a", 1, "10.0.0.0/8"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created := t0.Add(time.Duration(tt.created) * time.Second)
+			if got := Precedes(created, tt.namespace, tt.obj, tt.b); got != tt.want {
+				t.Fatalf("Precedes(%d, %q, %q, %q) = %v, want %v", tt.created, tt.namespace, tt.obj, tt.b.Key, got, tt.want)
+			}
+			a := Claim{Key: objectKey(tt.namespace, tt.obj), Created: created}
+			if older := Older(a, tt.b); older != tt.want {
+				t.Fatalf("test case broken: Older(%q, %q) = %v", a.Key, tt.b.Key, older)
+			}
+		})
+	}
+}
+
+func TestPrecedesAgreesWithOlder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	// Short names from a small alphabet that holds the characters
+	// namespaces and names use and '/', so that prefixes and ties abound.
+	word := func() string {
+		const alphabet = "ab-./z"
+		b := make([]byte, r.IntN(4))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		namespace, name := word(), word()
+		created := t0.Add(time.Duration(r.IntN(2)) * time.Second)
+		b := Claim{Key: objectKey(word(), word()), Created: t0.Add(time.Duration(r.IntN(2)) * time.Second)}
+		a := Claim{Key: objectKey(namespace, name), Created: created}
+		if got, want := Precedes(created, namespace, name, b), Older(a, b); got != want {
+			t.Fatalf("Precedes(%v, %q, %q, %q at %v) = %v, Older = %v", created, namespace, name, b.Key, b.Created, got, want)
+		}
+	}
+}
+
+func TestPrecedesDoesNotAllocate(t *testing.T) {
+	b := claim("tenant-00042/net", 0, "10.0.0.0/24")
+	if allocs := testing.AllocsPerRun(100, func() { Precedes(t0, "tenant-00041", "net", b) }); allocs != 0 {
+		t.Fatalf("Precedes allocates %v times per call, want 0", allocs)
+	}
+}
+
 func TestBlocker(t *testing.T) {
 	self := claim("ns/self", 10, "10.1.0.0/16")
 	tests := []struct {
