@@ -14,8 +14,8 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
-	"github.com/samplecrd/network-controller/pkg/tenancy"
 	"github.com/samplecrd/network-controller/pkg/overlap"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 // queued empties the controller's queue and returns the keys it held, sorted.
