@@ -52,6 +52,7 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
 var (
@@ -145,7 +146,12 @@ func backlog(b *testing.B, n int) (string, []*samplecrdv1.Network) {
 	b.Helper()
 	kube, networks := clients(b)
 	ctx := context.Background()
-	ns, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}, metav1.CreateOptions{})
+	// The namespace may use every range, as an administrator would allow
+	// it: the controller refuses Networks in namespaces without an allowance.
+	ns, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		GenerateName: "bench-",
+		Annotations:  map[string]string{tenancy.AllowedCIDRsAnnotation: "0.0.0.0/0, ::/0"},
+	}}, metav1.CreateOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
