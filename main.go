@@ -34,6 +34,7 @@ type flags struct {
 	burst           int
 	resyncPeriod    time.Duration
 	metricsAddr     string
+	profiling       bool
 	probeAddr       string
 	shutdownTimeout time.Duration
 	leaderElection  leaderElectionConfig
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server above --kube-api-qps.")
 	flag.DurationVar(&f.resyncPeriod, "resync-period", 10*time.Hour, "How often the informers replay their caches. Replays make no API writes: updates with an unchanged resourceVersion are dropped.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address for /metrics (Prometheus text format); 0 disables it.")
+	flag.BoolVar(&f.profiling, "profiling", false, "Serve Go's pprof profiles under /debug/pprof/ on the metrics address (off by default: they expose internals, and a CPU profile costs CPU while it runs).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address for /healthz (liveness) and /readyz (readiness); 0 disables it.")
 	flag.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, fmt.Sprintf("On SIGTERM, how long in-flight syncs may take to finish before they are cancelled; recorded Events then get up to %v to be written. Keep it, plus %v, plus --leader-elect-renew-deadline, below the pod's terminationGracePeriodSeconds.", eventFlushTimeout, eventFlushTimeout))
 	flag.BoolVar(&f.leaderElection.enabled, "leader-elect", false, "Run workers only while holding a Lease, so that several replicas can run with one active. On in the deployment manifests.")
@@ -106,7 +108,7 @@ func run(ctx context.Context, f flags) error {
 		election = newLeaderHealth()
 		liveness = election
 	}
-	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler())
+	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler(f.profiling))
 	if err != nil {
 		return err
 	}
