@@ -65,6 +65,8 @@ var (
 	// profileDir receives a CPU profile of the controller during the
 	// footprint burst.
 	profileDir = flag.String("profile-dir", "", "write a CPU profile of the controller during the first footprint burst into this directory")
+	// keepLogs keeps the controllers' logs, which are removed when they exit cleanly.
+	keepLogs = flag.Bool("keep-logs", false, "keep the controllers' logs and name them")
 	// controllerFlags tries other settings than the defaults users get.
 	controllerFlags = flag.String("controller-flags", "", "extra flags for the controller binary, space-separated")
 )

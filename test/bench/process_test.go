@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
 // clockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ),
@@ -88,6 +91,10 @@ func (c *controller) stop(b *testing.B) {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	if err := c.cmd.Wait(); err != nil {
 		b.Errorf("controller exited with %v; log: %s", err, c.log)
+		return
+	}
+	if *keepLogs {
+		b.Logf("controller log: %s", c.log)
 		return
 	}
 	os.Remove(c.log)
@@ -254,4 +261,48 @@ func killAPIServer(b *testing.B) {
 		return
 	}
 	b.Fatal("no kube-apiserver process with the benchmark's certificate directory")
+}
+
+// profileHeap fetches a heap profile from the controller (which must run
+// with --profiling) into dir/name.
+func (c *controller) profileHeap(b *testing.B, dir, name string) {
+	b.Helper()
+	resp, err := http.Get(c.metrics + "/debug/pprof/heap")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("heap profile: %v (HTTP %d)", err, resp.StatusCode)
+	}
+}
+
+// logMemory logs what the resident memory is made of: anonymous and file
+// pages, and the Go heap as the runtime sees it.
+func (c *controller) logMemory(b *testing.B, when string) {
+	b.Helper()
+	go_ := c.samples(b, "go_memstats_")
+	mib := func(name string) string { return fmt.Sprintf("%.1f", go_[name]/(1<<20)) }
+	b.Logf("%s: RSS %.1f MiB (anonymous %.1f, file %.1f); Go heap in use %s MiB, idle %s, released %s, next GC at %s",
+		when, c.memory(b, "VmRSS"), c.memory(b, "RssAnon"), c.memory(b, "RssFile"),
+		mib("go_memstats_heap_inuse_bytes"), mib("go_memstats_heap_idle_bytes"), mib("go_memstats_heap_released_bytes"), mib("go_memstats_next_gc_bytes"))
+}
+
+// probeNetwork is the Network a revisionClock writes to.
+var probeNetwork *samplecrdv1.Network
+
+// outageProbe returns probeNetwork, creating it the first time, in a
+// namespace of its own that no run watches.
+func outageProbe(b *testing.B) *samplecrdv1.Network {
+	b.Helper()
+	if probeNetwork == nil {
+		set := newSet(b, "outage-probe", 1, pool{first: 192, second: 168, size: 1})
+		probeNetwork = set.create(b, 0, nil)[0]
+	}
+	return probeNetwork
 }

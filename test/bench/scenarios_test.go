@@ -71,7 +71,7 @@ func footprint(b *testing.B, n int) {
 		b.StopTimer()
 		set := populate(b, n)
 		set.unready(b)
-		w := watchReady(b, set.run, n)
+		w := watchReady(b, set.run, set.namespaces, n)
 		var args []string
 		profile := *profileDir != "" && !profiled[n]
 		if profile {
@@ -101,12 +101,16 @@ func footprint(b *testing.B, n int) {
 		b.ReportMetric(float64(set.syncedEvents(b))/float64(n), "synced-events/network")
 
 		// A restart finds everything in order, and so do resyncs.
-		again := startController(b, "--resync-period=1s")
+		again := startController(b, append(args, "--resync-period=1s")...)
 		synced := again.waitSynced(b, 5*time.Minute)
 		time.Sleep(5 * time.Second)
 		b.ReportMetric(again.writes(b, ""), "writes-after-restart")
 		time.Sleep(idleWait)
 		b.ReportMetric(again.memory(b, "VmRSS"), "MiB-idle")
+		again.logMemory(b, "idle after a restart")
+		if profile {
+			again.profileHeap(b, *profileDir, fmt.Sprintf("heap-%d.pprof", n))
+		}
 		b.ReportMetric(synced.Sub(again.started).Seconds(), "s-to-synced")
 		again.stop(b)
 	}
@@ -141,7 +145,7 @@ func ceilingForExisting(b *testing.B) float64 {
 	set := newSet(b, nextRun("ceiling-existing"), *burstSize, burstPool)
 	defer set.cleanUp(b)
 	backlog := set.create(b, 0, nil)
-	w := watchReady(b, set.run, set.n)
+	w := watchReady(b, set.run, set.namespaces, set.n)
 	start := time.Now()
 	parallel(b, len(backlog), func(i int) error { return controllerWrites(b, backlog[i]) })
 	rate := float64(set.n) / time.Since(start).Seconds()
@@ -155,11 +159,11 @@ func burstOfExisting(b *testing.B) float64 {
 	set := newSet(b, nextRun("existing"), *burstSize, burstPool)
 	defer set.cleanUp(b)
 	set.create(b, 0, nil)
-	w := watchReady(b, set.run, set.n)
+	w := watchReady(b, set.run, set.namespaces, set.n)
 	ctrl := startController(b)
 	_, last := w.wait(b, 10*time.Minute)
 	ctrl.stop(b)
-	w.writeTimeline(b, "existing", ctrl.started, nil)
+	w.readyTimes().writeTimeline(b, "existing", ctrl.started, nil)
 	b.ReportMetric(float64(set.syncedEvents(b))/float64(set.n), "existing-synced-events/network")
 	return float64(set.n) / last.Sub(ctrl.started).Seconds()
 }
@@ -171,7 +175,7 @@ func burstOfExisting(b *testing.B) float64 {
 func ceilingForLive(b *testing.B) float64 {
 	set := newSet(b, nextRun("ceiling-live"), *burstSize, burstPool)
 	defer set.cleanUp(b)
-	w := watchReady(b, set.run, set.n)
+	w := watchReady(b, set.run, set.namespaces, set.n)
 	created := make(chan *samplecrdv1.Network, set.n)
 	start := time.Now()
 	writers := make(chan error)
@@ -193,33 +197,39 @@ func burstOfLive(b *testing.B) float64 {
 	ctrl := startController(b)
 	ctrl.waitSynced(b, 5*time.Minute)
 	ctrl.waitIdle(b, 5*time.Minute)
-	w := watchReady(b, set.run, set.n)
+	w := watchReady(b, set.run, set.namespaces, set.n)
 	start := time.Now()
 	set.create(b, 0, nil)
 	_, last := w.wait(b, 10*time.Minute)
 	ctrl.stop(b)
-	w.writeTimeline(b, "live", start, nil)
+	w.readyTimes().writeTimeline(b, "live", start, nil)
 	b.ReportMetric(float64(set.syncedEvents(b))/float64(set.n), "live-synced-events/network")
 	return float64(set.n) / last.Sub(start).Seconds()
 }
 
 // BenchmarkOutage runs, per iteration and with -scale other Ready Networks
 // in the cluster, a burst of -outage-burst Networks that exist before the
-// controller starts, once as it is and once with the API server stopped
-// -outage-after the start for -outage. It compares the rate at which the
-// backlog drains once the server is back with the rate at which the same
-// part of the burst drains without the fault.
+// controller starts, once as it is and once with the API server killed
+// -outage-after the start and started again -outage later. It compares the
+// rate at which the backlog drains once the server is back with the rate
+// at which the same part of the burst drains without the fault, and with
+// the rate at which the ceiling's writers drain it after the same outage:
+// a restarted API server fills its caches while it serves, which no client
+// can do anything about.
 func BenchmarkOutage(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		readyPopulation(b, *scale)
-		clean := outageRun(b, false)
-		faulty := outageRun(b, true)
+		clean := outageRun(b, "no-fault", false, runController)
+		faulty := outageRun(b, "outage", true, runController)
+		ceiling := outageRun(b, "ceiling-outage", true, runCeiling)
 		b.ReportMetric(clean.rate, "no-fault-networks/s")
 		b.ReportMetric(clean.drain, "no-fault-drain-networks/s")
 		b.ReportMetric(clean.median.Seconds(), "no-fault-p50-s")
 		b.ReportMetric(faulty.drain, "drain-networks/s")
 		b.ReportMetric(100*faulty.drain/clean.drain, "drain-%-of-no-fault")
+		b.ReportMetric(ceiling.drain, "ceiling-drain-networks/s")
+		b.ReportMetric(100*faulty.drain/ceiling.drain, "drain-%-of-ceiling")
 		b.ReportMetric(faulty.median.Seconds(), "p50-s")
 		b.ReportMetric(faulty.left, "backlog-when-back")
 		b.ReportMetric(faulty.back.Seconds(), "s-server-down")
@@ -235,21 +245,57 @@ type outageResult struct {
 	back   time.Duration // how long the server was unreachable
 }
 
-// outageRun starts the controller on a backlog and, with fault, stops the
-// API server -outage-after the start and starts it again -outage later.
-func outageRun(b *testing.B, fault bool) outageResult {
-	kind := "no-fault"
-	if fault {
-		kind = "outage"
+// runner makes a backlog Ready: it starts, and returns when it did and a
+// function that stops it once the backlog is Ready.
+type runner func(b *testing.B, backlog []*samplecrdv1.Network) (time.Time, func())
+
+// runController runs the controller binary on the backlog.
+func runController(b *testing.B, _ []*samplecrdv1.Network) (time.Time, func()) {
+	ctrl := startController(b)
+	return ctrl.started, func() { ctrl.stop(b) }
+}
+
+// runCeiling makes the controller's writes for the backlog from
+// clientWorkers clients, as fast as the API server takes them; a write
+// that fails is tried again after ceilingRetry.
+func runCeiling(b *testing.B, backlog []*samplecrdv1.Network) (time.Time, func()) {
+	done := make(chan error, 1)
+	started := time.Now()
+	go func() {
+		done <- tryParallel(len(backlog), func(i int) error {
+			for {
+				if err := idempotentControllerWrites(b, backlog[i]); err == nil {
+					return nil
+				}
+				time.Sleep(ceilingRetry)
+			}
+		})
+	}()
+	return started, func() {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+// ceilingRetry is how soon the ceiling's writers try a failed write again.
+const ceilingRetry = 100 * time.Millisecond
+
+// outageRun runs a backlog with run and, with fault, kills the API server
+// -outage-after the start and starts it again -outage later. The Networks
+// are dated by the revisions of their Ready writes (revisionClock), the
+// same way with and without the fault.
+func outageRun(b *testing.B, kind string, fault bool, run runner) outageResult {
+	clock := startRevisionClock(b)
+	defer clock.stop()
 	set := newSet(b, nextRun(kind), *outageSize, burstPool)
 	defer set.cleanUp(b)
-	set.create(b, 0, nil)
-	w := watchReady(b, set.run, set.n)
-	ctrl := startController(b)
+	backlog := set.create(b, 0, nil)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	started, stop := run(b, backlog)
 	// Without the fault, the drain is measured from when the server would
 	// have gone away: the part of the burst the outage would have hit.
-	from := ctrl.started.Add(*outageAfter)
+	from := started.Add(*outageAfter)
 	var marks map[string]time.Time
 	var down time.Time
 	if fault {
@@ -260,19 +306,24 @@ func outageRun(b *testing.B, fault bool) outageResult {
 		if err := plane.ControlPlane.APIServer.Start(); err != nil {
 			b.Fatal(err)
 		}
-		from = time.Now()
-		marks = map[string]time.Time{"down": down, "back": from}
+		back, ok := clock.firstAnswerAfter(down)
+		if !ok {
+			b.Fatal("the restarted API server took no write")
+		}
+		from = back
+		marks = map[string]time.Time{"down": down, "back": back}
 	}
-	_, last := w.wait(b, 10*time.Minute)
-	ctrl.stop(b)
-	w.writeTimeline(b, kind, ctrl.started, marks)
+	w.wait(b, 10*time.Minute)
+	stop()
+	ready := clock.readyTimes(b, set)
+	ready.writeTimeline(b, kind, started, marks)
+	left := set.n - ready.readyBy(from)
 	r := outageResult{
-		rate:   float64(set.n) / last.Sub(ctrl.started).Seconds(),
-		median: w.median(ctrl.started),
+		rate:   float64(set.n) / ready.last().Sub(started).Seconds(),
+		median: ready.median(started),
+		left:   float64(left),
+		drain:  float64(left) / ready.last().Sub(from).Seconds(),
 	}
-	left := set.n - w.readyBy(from)
-	r.left = float64(left)
-	r.drain = float64(left) / last.Sub(from).Seconds()
 	if fault {
 		r.back = from.Sub(down)
 	}
