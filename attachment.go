@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -54,7 +56,7 @@ func newAttachment(network *samplecrdv1.Network, subnet netip.Prefix, gateway ne
 }
 
 // ensureAttachment makes the Network's attachment look like desired: it
-// creates a missing one and updates a drifted one back. It returns
+// creates a missing one and patches a drifted one back. It returns
 // errNotControlled, and changes nothing, when the attachment belongs to
 // someone else. It reports whether it wrote.
 func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.Network, desired *nadv1.NetworkAttachmentDefinition) (bool, error) {
@@ -87,19 +89,40 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		return false, nil
 	}
 
-	updated := current.DeepCopy()
-	updated.Spec = desired.Spec
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
+	patch, err := repairPatch(current.ResourceVersion, desired)
+	if err != nil {
+		return false, err
 	}
-	updated.Labels[managedByLabel] = managedByValue
-	written, err := client.Update(ctx, updated, metav1.UpdateOptions{FieldManager: controllerAgentName})
+	written, err := client.Patch(ctx, desired.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: controllerAgentName})
 	if err != nil {
 		return false, classifyWrite(fmt.Errorf("updating NetworkAttachmentDefinition %s: %w", klog.KObj(desired), err))
 	}
 	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written.ResourceVersion)
 	logger.V(2).Info("Repaired drifted NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 	return true, storedAsWritten(written, desired)
+}
+
+// attachmentRepair is the merge patch that puts back what the controller
+// owns of an attachment: its spec and the managed-by label. It names the
+// resourceVersion the drift was seen at, so that it fails with a conflict,
+// rather than overwrite, if the attachment changed since. Being a patch, it
+// leaves alone what the cache does not hold (other labels, annotations).
+type attachmentRepair struct {
+	Metadata struct {
+		ResourceVersion string            `json:"resourceVersion"`
+		Labels          map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec nadv1.NetworkAttachmentDefinitionSpec `json:"spec"`
+}
+
+// repairPatch returns the attachmentRepair for an attachment seen at
+// resourceVersion rv.
+func repairPatch(rv string, desired *nadv1.NetworkAttachmentDefinition) ([]byte, error) {
+	var p attachmentRepair
+	p.Metadata.ResourceVersion = rv
+	p.Metadata.Labels = map[string]string{managedByLabel: managedByValue}
+	p.Spec = desired.Spec
+	return json.Marshal(p)
 }
 
 // storedAsWritten fails, as a refused write, when the API server stored a

@@ -162,11 +162,17 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 		return nil, nil, err
 	}
 
-	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, resync)
+	// Each cache keeps only what the controller reads (transforms.go).
+	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
+		informers.WithTransform(networkTransform))
 	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
 		nadinformers.WithTweakListOptions(selectManagedAttachments))
 	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 		kubeinformers.WithTransform(namespaceTransform))
+	// The attachment informers' factory predates WithTransform.
+	if err := nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
+		return nil, nil, err
+	}
 
 	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
 		networkInformerFactory.Samplecrd().V1().Networks(),
