@@ -145,6 +145,11 @@ func run(ctx context.Context, f flags) error {
 // returned start function starts the informers and returns a function that
 // waits for them to stop; tests use the same wiring as the binary.
 func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
+	// Every request tells the controller whether the API server answers
+	// (serverhealth.go).
+	opts.health = newServerHealth(klog.FromContext(ctx))
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(opts.health.wrap)
 	kubeCfg := rest.CopyConfig(cfg)
 	// Built-in types speak protobuf, which is cheaper to encode and decode
 	// than JSON; custom resources do not, so their clients keep JSON.
