@@ -68,7 +68,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		var created *nadv1.NetworkAttachmentDefinition
 		created, err = client.Create(ctx, desired, metav1.CreateOptions{FieldManager: controllerAgentName})
 		if err == nil {
-			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created.ResourceVersion)
+			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created)
 			logger.V(2).Info("Created NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 			return true, storedAsWritten(created, desired)
 		}
@@ -97,7 +97,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 	if err != nil {
 		return false, classifyWrite(fmt.Errorf("updating NetworkAttachmentDefinition %s: %w", klog.KObj(desired), err))
 	}
-	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written.ResourceVersion)
+	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written)
 	logger.V(2).Info("Repaired drifted NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 	return true, storedAsWritten(written, desired)
 }
@@ -142,7 +142,7 @@ func storedAsWritten(stored, desired *nadv1.NetworkAttachmentDefinition) error {
 // Pods already attached keep their interfaces: runtimes tear them down
 // from their own cached configuration. It reports whether it deleted.
 func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.Network) (bool, error) {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	current, err := c.knownAttachment(network)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -167,7 +167,7 @@ func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.
 // attachmentServes reports whether the Network's cached attachment, if it
 // controls one, hands out addresses from subnet.
 func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip.Prefix) bool {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	current, err := c.knownAttachment(network)
 	if err != nil || !metav1.IsControlledBy(current, network) {
 		return false
 	}
@@ -175,12 +175,20 @@ func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip
 	return err == nil && served == subnet
 }
 
-// currentAttachment returns the Network's attachment from the cache. When
-// the last sync found a foreign one, which the label-filtered cache cannot
-// see, it asks the API server instead: a read, rather than a create that
-// would fail again.
+// knownAttachment returns the attachment named like the Network from the
+// cache, or as the controller last wrote it while the cache does not show
+// that write yet (expectations.go). Never mutate it.
+func (c *Controller) knownAttachment(network *samplecrdv1.Network) (*nadv1.NetworkAttachmentDefinition, error) {
+	cached, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	return c.expectations.attachment(cache.MetaObjectToName(network), cached, err)
+}
+
+// currentAttachment returns the Network's attachment as knownAttachment
+// does. When the last sync found a foreign one, which the label-filtered
+// cache cannot see, it asks the API server instead: a read, rather than a
+// create that would fail again.
 func (c *Controller) currentAttachment(ctx context.Context, network *samplecrdv1.Network, name string) (*nadv1.NetworkAttachmentDefinition, error) {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(name)
+	current, err := c.knownAttachment(network)
 	if !apierrors.IsNotFound(err) || !inAttachmentConflict(network) {
 		return current, err
 	}

@@ -550,12 +550,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	return outcomeSuccess, nil
 }
 
-// cacheIsBehind reports whether the caches do not show yet what the
-// controller last wrote for this Network.
+// cacheIsBehind reports whether the Network cache does not show yet the
+// status the controller last wrote. (A cache behind on the attachment is
+// no reason to wait: the sync reads what the controller wrote instead.)
 func (c *Controller) cacheIsBehind(key cache.ObjectName, network *samplecrdv1.Network) bool {
-	state := cachedState{networkRV: network.ResourceVersion}
-	if nad, err := c.attachmentsLister.NetworkAttachmentDefinitions(key.Namespace).Get(key.Name); err == nil {
-		state.attachmentRV, state.attachmentUID = nad.ResourceVersion, nad.UID
-	}
-	return c.expectations.stale(key, state)
+	return c.expectations.networkBehind(key, network.ResourceVersion)
 }

@@ -669,13 +669,29 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeStale,
 		},
 		{
-			name: "a sync that meets a cache not yet showing the attachment it created is skipped",
+			name: "a sync that meets a cache not yet showing the attachment it created goes on with what it wrote: no create",
 			objects: fixtureObjects{
-				networks: []*samplecrdv1.Network{synced(blue)},
-				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), "5") },
+				networks: []*samplecrdv1.Network{blue},
+				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue)) },
 			},
 			key:         blue,
-			wantOutcome: outcomeStale,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a sync that meets a cache still showing the attachment it deleted does not delete it again",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), synced(younger)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
+				expect: func(e *writeExpectations) {
+					e.deletedAttachment(cache.MetaObjectToName(younger), ownedAttachment(t, younger).UID)
+				},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "younger"}},
+			wantEvents:  []string{"Warning CIDRConflict"},
 		},
 		{
 			name: "a cache that has caught up with the controller's writes is synced as usual",
@@ -684,7 +700,7 @@ func TestSyncHandler(t *testing.T) {
 				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
 				expect: func(e *writeExpectations) {
 					e.wroteStatus(cache.MetaObjectToName(blue), "1")
-					e.wroteAttachment(cache.MetaObjectToName(blue), "1")
+					e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue))
 				},
 			},
 			key:         blue,
