@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
