@@ -28,13 +28,13 @@ import (
 //
 //   - The API server did not answer, or said it is overloaded (no response,
 //     429 Too Many Requests, 503 Service Unavailable, 504 Gateway Timeout).
-//     That is no fault of the Network. serverHealth watches every request the
-//     controller makes; after serverTripFailures failed requests in a row, with
+//     That is no fault of the Network. serverHealth watches every write the
+//     controller makes; after serverTripFailures failed writes in a row, with
 //     no answer in between, it counts the server as away and holds the
 //     workers, letting one sync through as a probe every serverProbeFirstDelay,
 //     doubling to serverProbeMaxDelay. Keys that failed this way go back to
 //     the queue without counting a failure of their own. The first answer to
-//     any request (a probe's, an informer's) releases all workers, and the
+//     any write (a probe's, an Event's) releases all workers, and the
 //     whole backlog goes on at full speed within serverProbeMaxDelay of the
 //     server's return. While the server is away the controller makes one sync
 //     per delay, not a retry per key. A probe is a real sync rather than a
@@ -51,10 +51,10 @@ const (
 	keyRetryBaseDelay = 5 * time.Millisecond
 	keyRetryMaxDelay  = 1000 * time.Second
 
-	// serverTripFailures is how many requests in a row must fail, with no
+	// serverTripFailures is how many writes in a row must fail, with no
 	// answer in between, before the API server counts as away. One failed
 	// request (a connection reset) does not stop the workers; an outage
-	// fails every request in flight at once.
+	// fails every write in flight at once.
 	serverTripFailures = 3
 
 	// serverProbeFirstDelay and serverProbeMaxDelay bound the backoff
@@ -71,7 +71,7 @@ func newRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
 }
 
 // serverHealth tells whether the API server answers, from the outcome of
-// every request the controller makes, and holds the workers while it does
+// every write the controller makes, and holds the workers while it does
 // not. The zero value is not usable; use newServerHealth.
 type serverHealth struct {
 	logger klog.Logger
@@ -105,9 +105,15 @@ const (
 	unanswered
 )
 
-// outcomeOf classifies an HTTP round trip.
+// outcomeOf classifies an HTTP round trip. Only writes count: what the
+// workers need is a server that takes writes, and a restarted API server
+// takes them seconds before it serves reads and watches again (it answers
+// those with 429 until its watch cache has filled), so the informers'
+// reads would hold the workers for nothing.
 func outcomeOf(req *http.Request, resp *http.Response, err error) requestOutcome {
 	switch {
+	case req.Method == http.MethodGet:
+		return neutral
 	case req.Context().Err() != nil:
 		return neutral // cancelled by the controller, not refused by the server
 	case err != nil:
