@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Retrying, and what an API server outage does to it.
@@ -75,6 +76,7 @@ func newRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
 // not. The zero value is not usable; use newServerHealth.
 type serverHealth struct {
 	logger klog.Logger
+	clock  clock.Clock
 
 	mu        sync.Mutex
 	failures  int           // requests failed in a row
@@ -87,7 +89,13 @@ type serverHealth struct {
 
 // newServerHealth returns a serverHealth that considers the server up.
 func newServerHealth(logger klog.Logger) *serverHealth {
-	h := &serverHealth{logger: logger, back: make(chan struct{})}
+	return newServerHealthWithClock(logger, clock.RealClock{})
+}
+
+// newServerHealthWithClock is newServerHealth with the clock that probes
+// wait on; tests pass a fake one.
+func newServerHealthWithClock(logger klog.Logger, c clock.Clock) *serverHealth {
+	h := &serverHealth{logger: logger, clock: c, back: make(chan struct{})}
 	close(h.back)
 	return h
 }
@@ -175,13 +183,13 @@ func (h *serverHealth) observe(o requestOutcome) {
 		h.failures = 0
 		if !h.upLocked() {
 			close(h.back)
-			h.logger.Info("The API server answers again; workers resume", "after", time.Since(h.awaySince).Round(time.Millisecond))
+			h.logger.Info("The API server answers again; workers resume", "after", h.clock.Since(h.awaySince).Round(time.Millisecond))
 		}
 	case unanswered:
 		h.failures++
 		if h.failures >= serverTripFailures && h.upLocked() {
 			h.back = make(chan struct{})
-			h.awaySince = time.Now()
+			h.awaySince = h.clock.Now()
 			h.delay = serverProbeFirstDelay
 			h.nextProbe = h.awaySince.Add(jitter(h.delay))
 			h.logger.Info("The API server does not answer; workers wait for it", "failedRequests", h.failures)
@@ -217,7 +225,7 @@ func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
 			h.mu.Unlock()
 			return func() {}, nil
 		}
-		now := time.Now()
+		now := h.clock.Now()
 		if !now.Before(h.nextProbe) {
 			h.delay = min(2*h.delay, serverProbeMaxDelay)
 			h.nextProbe = now.Add(jitter(h.delay))
@@ -230,7 +238,7 @@ func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
 		select {
 		case <-back:
 			return func() {}, nil
-		case <-time.After(turn):
+		case <-h.clock.After(turn):
 		case <-ctx.Done():
 			return func() {}, ctx.Err()
 		}
@@ -243,7 +251,7 @@ func (h *serverHealth) probed(seen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.seen == seen && !h.upLocked() {
-		h.nextProbe = time.Now()
+		h.nextProbe = h.clock.Now()
 	}
 }
 
