@@ -198,6 +198,8 @@ type Controller struct {
 	// health holds the workers while the API server does not answer
 	// (serverhealth.go).
 	health *serverHealth
+	// bursts tells when to return memory (memory.go).
+	bursts burstTracker
 
 	eventSink  *asyncSink
 	stopEvents context.CancelFunc
@@ -340,6 +342,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	for range workers {
 		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
+	wg.Go(func() { c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 }) })
 	isLeader.Set(1)
 	defer isLeader.Set(0)
 	logger.Info("Started workers", "count", workers)
@@ -419,6 +422,7 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "network", key)
 	ctx = klog.NewContext(ctx, logger)
+	c.bursts.synced()
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
 	if err == nil {

@@ -133,7 +133,7 @@ func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.Netwo
 func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
 	x, ok := e.m[key]
 	if ok && e.clock.Since(x.at) > expectationTTL {
-		delete(e.m, key)
+		e.delete(key)
 		return expectation{}, false
 	}
 	return x, ok
@@ -143,7 +143,7 @@ func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
 // be held.
 func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
 	if x.networkRV == "" && x.attachment == nil && x.deletedUID == "" {
-		delete(e.m, key)
+		e.delete(key)
 		return
 	}
 	e.m[key] = x
@@ -153,7 +153,17 @@ func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
 func (e *writeExpectations) forget(key cache.ObjectName) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.delete(key)
+}
+
+// delete forgets key; e.mu must be held. A map never gives back the room
+// it grew to, and a burst of thousands of Networks grows this one to as
+// many entries for a moment, so it starts afresh each time it empties.
+func (e *writeExpectations) delete(key cache.ObjectName) {
 	delete(e.m, key)
+	if len(e.m) == 0 {
+		e.m = map[cache.ObjectName]expectation{}
+	}
 }
 
 // olderThan reports whether the cached resourceVersion is known to be older
