@@ -280,7 +280,7 @@ func NewController(
 		return nil, fmt.Errorf("adding Network event handlers: %w", err)
 	}
 	if _, err := attachmentInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.handleAttachment,
+		AddFunc:    c.addAttachment,
 		UpdateFunc: c.updateAttachment,
 		DeleteFunc: c.deleteAttachment,
 	}); err != nil {

@@ -88,7 +88,13 @@ func (r *eventRecorder) record(object runtime.Object, annotations map[string]str
 		return
 	}
 	ref := event.InvolvedObject
-	r.logger.Info("Event occurred", "object", klog.KRef(ref.Namespace, ref.Name), "kind", ref.Kind, "apiVersion", ref.APIVersion,
+	// Warnings are logged as client-go's broadcaster logs every Event;
+	// a Normal Event per Network, thousands in a burst, only at -v=2.
+	logger := r.logger
+	if eventtype == corev1.EventTypeNormal {
+		logger = logger.V(2)
+	}
+	logger.Info("Event occurred", "object", klog.KRef(ref.Namespace, ref.Name), "kind", ref.Kind, "apiVersion", ref.APIVersion,
 		"type", eventtype, "reason", reason, "message", message)
 
 	r.mu.Lock()

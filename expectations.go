@@ -128,6 +128,36 @@ func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.Netwo
 	return cached, err
 }
 
+// echoOfStatus reports whether a Network at resourceVersion rv is the
+// controller's own last status write coming back through the watch, and
+// forgets that write: the cache now shows it.
+func (e *writeExpectations) echoOfStatus(key cache.ObjectName, rv string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.live(key)
+	if !ok || x.networkRV == "" || x.networkRV != rv {
+		return false
+	}
+	x.networkRV = ""
+	e.store(key, x)
+	return true
+}
+
+// echoOfAttachment reports whether an attachment at resourceVersion rv is
+// the controller's own last write of the Network's attachment coming back
+// through the watch, and forgets that write: the cache now shows it.
+func (e *writeExpectations) echoOfAttachment(key cache.ObjectName, rv string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.live(key)
+	if !ok || x.attachment == nil || x.attachment.ResourceVersion != rv {
+		return false
+	}
+	x.attachment = nil
+	e.store(key, x)
+	return true
+}
+
 // live returns key's expectation unless it is older than expectationTTL,
 // in which case it is forgotten; e.mu must be held.
 func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
