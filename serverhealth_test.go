@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,9 +117,9 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	const workers = 8
 	probes := make(chan struct{}, 100)
 	waitCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var wg sync.WaitGroup
 	for range workers {
-		go func() {
+		wg.Go(func() {
 			for {
 				probed, err := h.wait(waitCtx)
 				if err != nil {
@@ -128,7 +129,7 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 				probed()
 				probes <- struct{}{}
 			}
-		}()
+		})
 	}
 	// Ten seconds away: delays of 100, 200, 400 ms and then 500 ms, give or
 	// take a fifth, are about 20 probes, not a retry per worker and step.
@@ -140,6 +141,8 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	if n := len(probes); n < 16 || n > 26 {
 		t.Errorf("%d probes in 10 s while the server was away, want about 20", n)
 	}
+	cancel()
+	wg.Wait()
 	h.observe(answered)
 	released := make(chan struct{})
 	go func() {
