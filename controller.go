@@ -342,7 +342,9 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	for range workers {
 		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
-	wg.Go(func() { c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 }) })
+	wg.Go(func() {
+		c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 && c.eventSink.pendingWrites() == 0 })
+	})
 	isLeader.Set(1)
 	defer isLeader.Set(0)
 	logger.Info("Started workers", "count", workers)

@@ -260,6 +260,13 @@ func (s *asyncSink) enqueue(event *corev1.Event, write func() error) {
 	}
 }
 
+// pendingWrites is how many Event writes are queued or in flight.
+func (s *asyncSink) pendingWrites() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
 // done marks one queued write as finished.
 func (s *asyncSink) done() {
 	s.mu.Lock()

@@ -17,8 +17,8 @@ import (
 // keeps the heap it grew to, up to twice what is live, and returns the rest
 // to the system only slowly, so a controller that spends most of its life
 // idle would hold on to its burst-time footprint. Once a burst is over (the
-// queue is empty and at least memoryReturnSyncs syncs ran since the last
-// time) the controller collects garbage once and returns the free memory at
+// queue is empty, its Events are written, and at least memoryReturnSyncs
+// syncs ran since the last time) the controller collects garbage once and returns the free memory at
 // once: one collection of a heap of tens of megabytes, a few tens of
 // milliseconds of CPU, per burst.
 const (
