@@ -187,8 +187,13 @@ func textRules(o, n identity, apiNames []string) *replacer {
 	r.add("`"+o.Plural+"`", "`"+n.Plural+"`", anything, anything)
 	r.add("`"+o.singular()+"`", "`"+n.singular()+"`", anything, anything)
 	if o.ShortName != "" {
-		r.add("short name `"+o.ShortName+"`", "short name `"+n.ShortName+"`", anything, anything)
+		r.add("`"+o.ShortName+"`", "`"+n.ShortName+"`", anything, anything)
 	}
+	// Names the generators derive from the kind, where prose mentions them.
+	for _, suffix := range []string{"NamespaceLister", "Lister", "Informer", "ApplyConfiguration", "SpecApplyConfiguration", "StatusApplyConfiguration", "Expansion", "Interface"} {
+		r.add(o.Kind+suffix, n.Kind+suffix, notWordLeft, notWordRight)
+	}
+	r.add(o.kindPlural()+"Getter", n.kindPlural()+"Getter", notWordLeft, notWordRight)
 	for _, name := range apiNames {
 		if to := apiName(o, n, name); to != name && name != o.Kind && name != o.kindPlural() {
 			r.add(name, to, notWordLeft, notWordRight)
