@@ -35,7 +35,7 @@ func snapshot(t *testing.T, dir string) string {
 // forkArgs forks dir to widget; extra flags override.
 func forkArgs(dir string, extra ...string) []string {
 	return append([]string{"-C", dir, "-codegen=false",
-		"-module", widget.Module, "-group", widget.Group, "-version", widget.Version, "-kind", widget.Kind}, extra...)
+		"-module", widget.Module, "-group", widget.Group, "-version", widget.Version, "-kind", widget.Kind, "-name", widget.Name}, extra...)
 }
 
 // TestRefusalsChangeNothing: bad input, a dirty tree, a name the code
@@ -129,7 +129,7 @@ func TestForkStagesTheWholeChange(t *testing.T) {
 	if !strings.Contains(index, "\nartifacts/examples/"+to.example()+".yaml\n") || strings.Contains(index, "\nartifacts/examples/"+from.example()+".yaml\n") {
 		t.Errorf("the index does not have %s instead of %s", to.example(), from.example())
 	}
-	if !strings.Contains(stdout.String(), "to   widgets.example.org/v2beta1 Widget (widgets, short name wid) in module example.org/widget-operator/v3, named widget-operator") {
+	if !strings.Contains(stdout.String(), "to   widgets.example.org/v2beta1 Widget (widgets, short name wid) in module example.org/widget-operator/v3, named widget-ctl") {
 		t.Errorf("stdout does not say what the fork is:\n%s", stdout.String())
 	}
 }

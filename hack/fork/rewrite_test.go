@@ -95,6 +95,7 @@ import (
 	"context"
 	"os/exec"
 
+	"example.org/othernet"
 	"github.com/containernetworking/cni/libcni"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 
@@ -120,6 +121,7 @@ func syncNetwork(ctx context.Context, c clientset.Interface, l listers.NetworkLi
 	_ = nadFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions()
 	_ = samplecrdv1apply.Network(n.Name, n.Namespace).WithSpec(samplecrdv1apply.NetworkSpec())
 	_ = netspec.MsgGatewayNetwork
+	_ = othernet.Networks()
 	_ = samplecrdv1.Resource("networks")
 	_ = "a NetworkSpec and a NetworkList, but no NetworkConfigList"
 	_, err = c.SamplecrdV1().Networks(n.Namespace).UpdateStatus(ctx, n, metav1UpdateOptions{FieldManager: controllerAgentName})
@@ -160,6 +162,7 @@ import (
 	"context"
 	"os/exec"
 
+	"example.org/othernet"
 	"github.com/containernetworking/cni/libcni"
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 
@@ -185,6 +188,7 @@ func syncNetwork(ctx context.Context, c clientset.Interface, l listers.SubnetLis
 	_ = nadFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions()
 	_ = examplev1alpha1apply.Subnet(n.Name, n.Namespace).WithSpec(examplev1alpha1apply.SubnetSpec())
 	_ = netspec.MsgGatewayNetwork
+	_ = othernet.Networks()
 	_ = examplev1alpha1.Resource("subnets")
 	_ = "a SubnetSpec and a SubnetList, but no NetworkConfigList"
 	_, err = c.ExampleV1alpha1().Subnets(n.Namespace).UpdateStatus(ctx, n, metav1UpdateOptions{FieldManager: controllerAgentName})

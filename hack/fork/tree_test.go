@@ -10,9 +10,9 @@ import (
 )
 
 // widget is a fork unlike this project in every name: another group with
-// several labels, a beta version, a kind without an English plural rule, a
-// module with a major version.
-var widget = identity{Module: "example.org/widget-operator/v3", Group: "widgets.example.org", Version: "v2beta1", Kind: "Widget"}
+// several labels, a beta version, a module with a major version and a name
+// that is not the module's.
+var widget = identity{Module: "example.org/widget-operator/v3", Group: "widgets.example.org", Version: "v2beta1", Kind: "Widget", Name: "widget-ctl"}
 
 // copyTree copies this repository's tracked text files into a temporary
 // directory and returns it with the list of files.
@@ -179,6 +179,56 @@ func TestForkThereAndBackChangesNothing(t *testing.T) {
 	for f := range original {
 		if !back[f] && !generated(f, from) {
 			t.Errorf("%s is gone", f)
+		}
+	}
+}
+
+// TestResidueFindsWhatTheRulesLeft: residue reports every line outside Go
+// identifiers that still names the old identity, and nothing else.
+func TestResidueFindsWhatTheRulesLeft(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"notes.md": "a Subnet of example.com\nstill a Network\nnetwork-controller runs\nNetworkAttachmentDefinition and a secondary network\n",
+		"left.go": `package main
+
+type attachment struct {
+	// Network is the configuration list's name.
+	Network string
+}
+
+// newNetwork stays: the controller's own name.
+func newNetwork() string { return "pkg/apis/samplecrd/v1" }
+
+const metric = "network_controller_syncs_total" // NETWORK_CONTROLLER_CACHE
+`,
+	}
+	var list []string
+	for f, content := range files {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, f)
+	}
+	got, err := residue(root, list, network, mustComplete(t, subnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"notes.md:2: still a Network":                                                             true,
+		"notes.md:3: network-controller runs":                                                     true,
+		`left.go:9: func newNetwork() string { return "pkg/apis/samplecrd/v1" }`:                  true,
+		`left.go:11: const metric = "network_controller_syncs_total" // NETWORK_CONTROLLER_CACHE`: true,
+	}
+	seen := map[string]bool{}
+	for _, f := range got {
+		seen[f.String()] = true
+		if !want[f.String()] {
+			t.Errorf("unexpected finding %s", f)
+		}
+	}
+	for w := range want {
+		if !seen[w] {
+			t.Errorf("missed %s", w)
 		}
 	}
 }
