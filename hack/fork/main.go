@@ -30,27 +30,29 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// errUsage marks errors in the command line: exit status 2.
-var errUsage = errors.New("usage")
+// usageError is an error in what the fork was asked to do: exit status 2,
+// and nothing was changed.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func refuse(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	err := fork(args, stdout, stderr)
+	var usage usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.As(err, &usage):
 		fmt.Fprintf(stderr, "fork: %v\nNothing was changed.\n", err)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "fork: %v\n", err)
 		return 1
 	}
-}
-
-func usageError(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
 }
 
 func fork(args []string, stdout, stderr io.Writer) error {
@@ -74,10 +76,10 @@ func fork(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError("%v", err)
+		return refuse("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return usageError("unexpected arguments %q; every value is a flag", fs.Args())
+		return refuse("unexpected arguments %q; every value is a flag", fs.Args())
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"-module", n.Module}, {"-group", n.Group}, {"-version", n.Version}, {"-kind", n.Kind}} {
@@ -86,16 +88,16 @@ func fork(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(missing) > 0 {
-		return usageError("missing %s (run with -h for help)", strings.Join(missing, ", "))
+		return refuse("missing %s (run with -h for help)", strings.Join(missing, ", "))
 	}
 	n, err := complete(n)
 	if err != nil {
-		return usageError("%v", err)
+		return refuse("%v", err)
 	}
 
 	root, err := gitOutput(*dir, "rev-parse", "--show-toplevel")
 	if err != nil {
-		return usageError("%s is not in a git work tree (%v): the fork rewrites it in place, so that git diff shows the change and git checkout undoes it", *dir, err)
+		return refuse("%s is not in a git work tree (%v): the fork rewrites it in place, so that git diff shows the change and git checkout undoes it", *dir, err)
 	}
 	root = strings.TrimSpace(root)
 	status, err := gitOutput(root, "status", "--porcelain")
@@ -104,7 +106,7 @@ func fork(args []string, stdout, stderr io.Writer) error {
 	}
 	if status != "" {
 		lines := strings.Split(strings.TrimRight(status, "\n"), "\n")
-		return usageError("the work tree has %d uncommitted change(s), e.g. %q: commit or discard them first, so that the fork is one change of its own", len(lines), strings.TrimSpace(lines[0]))
+		return refuse("the work tree has %d uncommitted change(s), e.g. %q: commit or discard them first, so that the fork is one change of its own", len(lines), strings.TrimSpace(lines[0]))
 	}
 	o, err := detect(root)
 	if err != nil {
@@ -121,7 +123,7 @@ func fork(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(clash) > 0 {
-		return usageError("the code already uses the new group or module for something else; after the fork nothing could tell the two apart. Choose another, or change these lines first:%s", listFindings(clash))
+		return refuse("the code already uses the new group or module for something else; after the fork nothing could tell the two apart. Choose another, or change these lines first:%s", listFindings(clash))
 	}
 	p, err := planFork(root, files, o, n, *codegen)
 	if err != nil {
