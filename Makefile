@@ -71,6 +71,10 @@ verify: ## Generated code up to date, gofmt clean, go vet clean.
 update: ## Regenerate clients, deepcopy and the CRD from pkg/apis.
 	hack/update-codegen.sh
 
+.PHONY: fork-check
+fork-check: ## Fork a copy of HEAD with hack/fork (FORK_ARGS) in a temporary directory and run make verify test-unit there.
+	hack/fork-check.sh
+
 .PHONY: clean
 clean: ## Remove build output and the local control plane's state.
 	-hack/local-down.sh --purge
