@@ -27,7 +27,7 @@ k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl a
 	hack/k8s/install.sh
 
 .PHONY: cni-plugins
-cni-plugins: ## Build (once) the CNI reference plugins bridge, host-local, loopback and ptp.
+cni-plugins: ## Build (once) the CNI plugins bridge, host-local, loopback, macvlan, ptp and whereabouts.
 	hack/cni/install.sh
 
 .PHONY: test
