@@ -219,11 +219,26 @@ func (c *localCluster) startController(t *testing.T, name, kubeconfig string, ar
 	// Should the test binary die without its cleanups (a -timeout panic),
 	// the kernel takes the controller with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p := &controllerProcess{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	// Pdeathsig fires when the thread that started the child ends, not the
+	// process. Go ends a thread whose goroutine exits while locked to it,
+	// as test/cnisim's namespace code does; the controller would then be
+	// killed mid-test. So it is started from a locked thread that lives
+	// until the controller exits.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.done <- cmd.Wait()
+		logFile.Close()
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
-	p := &controllerProcess{cmd: cmd, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logFile.Close() }()
 	t.Cleanup(func() {
 		p.terminate(t)
 		if t.Failed() {
