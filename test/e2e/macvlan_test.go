@@ -80,6 +80,16 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 		})
 	}
 
+	t.Run("kubectl get -o wide shows the mode and the uplink; the shipped example is valid", func(t *testing.T) {
+		out := c.mustKubectl(t, "get", "-n", ns, "network", "span", "-o", "wide")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 ||
+			!strings.Contains(strings.Join(strings.Fields(lines[0]), " "), "MODE UPLINK") ||
+			!strings.Contains(strings.Join(strings.Fields(lines[1]), " "), "Macvlan "+uplink) {
+			t.Errorf("kubectl get -o wide:\n%s", out)
+		}
+		c.mustKubectl(t, "create", "--dry-run=server", "-n", ns, "-f", filepath.Join(c.repo, "artifacts/examples/example-macvlan-network.yaml"))
+	})
+
 	t.Run("an MTU above the uplink's fails at ADD", func(t *testing.T) {
 		conf := createMacvlanNetwork(t, c, ns, "jumbo", "198.18.15.0/24", "198.18.15.1", nil, 9000)
 		sw := cnisim.NewSwitchForTest(t)
