@@ -72,9 +72,12 @@ func (n *Node) UseWhereabouts(ctx context.Context, kubeconfig, namespace string)
 	if err := clientcmd.WriteToFile(*cfg, kubeconfigPath); err != nil {
 		return err
 	}
+	// Errors only: whereabouts logs every step to standard error by
+	// default, which would drown what a test or the demo shows.
 	flat, err := json.MarshalIndent(map[string]any{
 		"datastore":  "kubernetes",
 		"kubernetes": map[string]string{"kubeconfig": kubeconfigPath},
+		"log_level":  "error",
 	}, "", "  ")
 	if err != nil {
 		return err
