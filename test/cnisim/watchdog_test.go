@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,7 +157,16 @@ func startOwner(t *testing.T, pluginsDir string) (*exec.Cmd, cnisim.Footprint, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the forking thread ends, not this process, and
+	// Go ends the threads this package's namespace code leaves locked:
+	// fork from a locked thread that lives until the test ends.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		<-t.Context().Done()
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
