@@ -15,7 +15,6 @@ import (
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/cni"
-	"github.com/samplecrd/network-controller/pkg/netspec"
 )
 
 // errNotControlled means the NetworkAttachmentDefinition with the Network's
@@ -37,8 +36,8 @@ func (e refusedError) Unwrap() error { return e.err }
 // managed-by label that the attachment informer selects on, a controller
 // owner reference so the garbage collector deletes it with the Network, and
 // the rendered CNI configuration list.
-func newAttachment(network *samplecrdv1.Network, spec netspec.Spec) (*nadv1.NetworkAttachmentDefinition, error) {
-	conflist, err := cni.RenderNetwork(spec.Network(network.Namespace, network.Name))
+func newAttachment(network *samplecrdv1.Network, spec cni.Network) (*nadv1.NetworkAttachmentDefinition, error) {
+	conflist, err := cni.RenderNetwork(spec.Named(network.Namespace, network.Name))
 	if err != nil {
 		return nil, err
 	}

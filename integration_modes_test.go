@@ -217,7 +217,7 @@ func TestIntegrationMacvlanNetworkGetsItsConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := cni.RenderNetwork(parsed.Network(e.namespace, "span"))
+	want, err := cni.RenderNetwork(parsed.Named(e.namespace, "span"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,13 @@ type Network struct {
 	Exclude []netip.Prefix
 }
 
+// Named returns n as the Network namespace/name: a parsed spec
+// (netspec.ParseSpec) does not know whose it is.
+func (n Network) Named(namespace, name string) Network {
+	n.Namespace, n.Name = namespace, name
+	return n
+}
+
 // mode returns the Network's mode with the API's default applied.
 func (n Network) mode() samplecrdv1.NetworkMode {
 	if n.Mode == "" {

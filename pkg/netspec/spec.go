@@ -9,22 +9,6 @@ import (
 	"github.com/samplecrd/network-controller/pkg/cni"
 )
 
-// Spec is a valid Network spec, parsed: what pkg/cni renders from.
-type Spec struct {
-	// Mode is spec.mode with the API's default (Bridge) applied.
-	Mode samplecrdv1.NetworkMode
-	// Subnet is spec.cidr.
-	Subnet netip.Prefix
-	// Gateway is spec.gateway.
-	Gateway netip.Addr
-	// Uplink is spec.uplink, empty for Bridge.
-	Uplink string
-	// MTU is spec.mtu, 0 when unset.
-	MTU int
-	// Exclude is spec.excludeRanges, in order.
-	Exclude []netip.Prefix
-}
-
 // modeOf is spec.mode with the API's default applied: the API server
 // stores the default, but objects from elsewhere (older servers, fake
 // clients in tests) may lack it.
@@ -76,7 +60,7 @@ func ValidateSpec(spec samplecrdv1.NetworkSpec) []Violation {
 	out = validateExcludeRanges(spec.ExcludeRanges, prefix, cidrOK, out)
 	if len(out) == 0 {
 		// Everything else holds, so the question is well posed.
-		if len(cni.Pool(toNetwork(mustParse(spec)))) == 0 {
+		if len(cni.Pool(mustParse(spec))) == 0 {
 			out = append(out, Violation{FieldExcludeRanges, MsgExcludeLeavesNoAddress})
 		}
 	}
@@ -143,16 +127,17 @@ func parseCELCIDR(s string) (netip.Prefix, bool) {
 
 // ParseSpec validates a whole Network spec and returns it parsed. When the
 // spec is invalid the error lists every violation joined with "; ".
-func ParseSpec(spec samplecrdv1.NetworkSpec) (Spec, error) {
+func ParseSpec(spec samplecrdv1.NetworkSpec) (cni.Network, error) {
 	if vs := ValidateSpec(spec); len(vs) > 0 {
-		return Spec{}, joined(vs)
+		return cni.Network{}, joined(vs)
 	}
 	return mustParse(spec), nil
 }
 
-// mustParse parses a spec whose every field has been validated.
-func mustParse(spec samplecrdv1.NetworkSpec) Spec {
-	s := Spec{
+// mustParse parses a spec whose every field has been validated, into what
+// pkg/cni renders, without the Network's identity.
+func mustParse(spec samplecrdv1.NetworkSpec) cni.Network {
+	s := cni.Network{
 		Mode:    modeOf(spec),
 		Subnet:  netip.MustParsePrefix(spec.CIDR),
 		Gateway: netip.MustParseAddr(spec.Gateway),
@@ -165,20 +150,6 @@ func mustParse(spec samplecrdv1.NetworkSpec) Spec {
 		s.Exclude = append(s.Exclude, netip.MustParsePrefix(r))
 	}
 	return s
-}
-
-// toNetwork is the Network pkg/cni renders from a parsed spec; the
-// namespace and name are left for the caller.
-func toNetwork(s Spec) cni.Network {
-	return cni.Network{Mode: s.Mode, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, MTU: s.MTU, Exclude: s.Exclude}
-}
-
-// Network is the configuration pkg/cni renders for the Network
-// namespace/name with this spec.
-func (s Spec) Network(namespace, name string) cni.Network {
-	n := toNetwork(s)
-	n.Namespace, n.Name = namespace, name
-	return n
 }
 
 // ValidateUpdate checks the change of a Network's spec from old to new

@@ -187,7 +187,7 @@ func TestParseSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Spec{
+	want := cni.Network{
 		Mode: samplecrdv1.NetworkModeMacvlan, Subnet: netip.MustParsePrefix("198.18.0.0/24"), Gateway: netip.MustParseAddr("198.18.0.1"),
 		Uplink: "eth1", MTU: 9000, Exclude: []netip.Prefix{netip.MustParsePrefix("198.18.0.128/25"), netip.MustParsePrefix("198.18.0.16/28")},
 	}
@@ -283,7 +283,7 @@ func FuzzValidateSpec(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ValidateSpec(%+v) accepted but ParseSpec failed: %v", spec, err)
 		}
-		n := parsed.Network("ns", "net")
+		n := parsed.Named("ns", "net")
 		out, err := cni.RenderNetwork(n)
 		if err != nil {
 			t.Fatalf("pkg/cni refuses %+v, which netspec accepts: %v", spec, err)
