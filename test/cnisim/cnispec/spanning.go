@@ -84,22 +84,11 @@ func SpanningNetwork(t *testing.T, s Spanning) {
 	})
 
 	t.Run("each pod reaches the pod on the other node over net1", func(t *testing.T) {
-		for i, p := range pods {
-			peer := pods[1-i]
-			srv, err := peer.pod.ServeTCP(ctx, netip.AddrPortFrom(peer.addr.Addr(), 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReaches(ctx, t, p, srv)
-		}
+		checkPeersReachEachOther(ctx, t, pods)
 	})
 
 	t.Run("CHECK passes", func(t *testing.T) {
-		for _, p := range pods {
-			if err := p.net.Check(ctx); err != nil {
-				t.Error(err)
-			}
-		}
+		checkCheckPasses(ctx, t, pods)
 	})
 
 	t.Run("the cluster-wide IPAM holds exactly the two addresses, and DEL frees them", func(t *testing.T) {
