@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -55,7 +57,7 @@ func newAttachment(network *samplecrdv1.Network, spec cni.Network) (*nadv1.Netwo
 }
 
 // ensureAttachment makes the Network's attachment look like desired: it
-// creates a missing one and updates a drifted one back. It returns
+// creates a missing one and patches a drifted one back. It returns
 // errNotControlled, and changes nothing, when the attachment belongs to
 // someone else. It reports whether it wrote.
 func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.Network, desired *nadv1.NetworkAttachmentDefinition) (bool, error) {
@@ -67,7 +69,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		var created *nadv1.NetworkAttachmentDefinition
 		created, err = client.Create(ctx, desired, metav1.CreateOptions{FieldManager: controllerAgentName})
 		if err == nil {
-			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created.ResourceVersion)
+			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created)
 			logger.V(2).Info("Created NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 			return true, storedAsWritten(created, desired)
 		}
@@ -88,19 +90,40 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		return false, nil
 	}
 
-	updated := current.DeepCopy()
-	updated.Spec = desired.Spec
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
+	patch, err := repairPatch(current.ResourceVersion, desired)
+	if err != nil {
+		return false, err
 	}
-	updated.Labels[managedByLabel] = managedByValue
-	written, err := client.Update(ctx, updated, metav1.UpdateOptions{FieldManager: controllerAgentName})
+	written, err := client.Patch(ctx, desired.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: controllerAgentName})
 	if err != nil {
 		return false, classifyWrite(fmt.Errorf("updating NetworkAttachmentDefinition %s: %w", klog.KObj(desired), err))
 	}
-	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written.ResourceVersion)
+	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written)
 	logger.V(2).Info("Repaired drifted NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 	return true, storedAsWritten(written, desired)
+}
+
+// attachmentRepair is the merge patch that puts back what the controller
+// owns of an attachment: its spec and the managed-by label. It names the
+// resourceVersion the drift was seen at, so that it fails with a conflict,
+// rather than overwrite, if the attachment changed since. Being a patch, it
+// leaves alone what the cache does not hold (other labels, annotations).
+type attachmentRepair struct {
+	Metadata struct {
+		ResourceVersion string            `json:"resourceVersion"`
+		Labels          map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec nadv1.NetworkAttachmentDefinitionSpec `json:"spec"`
+}
+
+// repairPatch returns the attachmentRepair for an attachment seen at
+// resourceVersion rv.
+func repairPatch(rv string, desired *nadv1.NetworkAttachmentDefinition) ([]byte, error) {
+	var p attachmentRepair
+	p.Metadata.ResourceVersion = rv
+	p.Metadata.Labels = map[string]string{managedByLabel: managedByValue}
+	p.Spec = desired.Spec
+	return json.Marshal(p)
 }
 
 // storedAsWritten fails, as a refused write, when the API server stored a
@@ -120,7 +143,7 @@ func storedAsWritten(stored, desired *nadv1.NetworkAttachmentDefinition) error {
 // Pods already attached keep their interfaces: runtimes tear them down
 // from their own cached configuration. It reports whether it deleted.
 func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.Network) (bool, error) {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	current, err := c.knownAttachment(network)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -145,7 +168,7 @@ func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.
 // attachmentServes reports whether the Network's cached attachment, if it
 // controls one, hands out addresses from subnet.
 func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip.Prefix) bool {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	current, err := c.knownAttachment(network)
 	if err != nil || !metav1.IsControlledBy(current, network) {
 		return false
 	}
@@ -153,12 +176,20 @@ func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip
 	return err == nil && served == subnet
 }
 
-// currentAttachment returns the Network's attachment from the cache. When
-// the last sync found a foreign one, which the label-filtered cache cannot
-// see, it asks the API server instead: a read, rather than a create that
-// would fail again.
+// knownAttachment returns the attachment named like the Network from the
+// cache, or as the controller last wrote it while the cache does not show
+// that write yet (expectations.go). Never mutate it.
+func (c *Controller) knownAttachment(network *samplecrdv1.Network) (*nadv1.NetworkAttachmentDefinition, error) {
+	cached, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
+	return c.expectations.attachment(cache.MetaObjectToName(network), cached, err)
+}
+
+// currentAttachment returns the Network's attachment as knownAttachment
+// does. When the last sync found a foreign one, which the label-filtered
+// cache cannot see, it asks the API server instead: a read, rather than a
+// create that would fail again.
 func (c *Controller) currentAttachment(ctx context.Context, network *samplecrdv1.Network, name string) (*nadv1.NetworkAttachmentDefinition, error) {
-	current, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(name)
+	current, err := c.knownAttachment(network)
 	if !apierrors.IsNotFound(err) || !inAttachmentConflict(network) {
 		return current, err
 	}

@@ -129,6 +129,11 @@ type Options struct {
 	AllowUnannotatedNamespaces bool
 	// ReservedCIDRs are ranges no Network may overlap (--reserved-cidrs).
 	ReservedCIDRs []netip.Prefix
+
+	// health follows the API server through the clients' requests; the
+	// binary's wiring (newController) sets it, and without it the
+	// controller never counts the server as away.
+	health *serverHealth
 }
 
 // apiPollPeriod is APIPollPeriod or its default.
@@ -190,6 +195,9 @@ type Controller struct {
 	// limited so that a failing Network backs off instead of hot-looping,
 	// and it never holds the same key twice.
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// health holds the workers while the API server does not answer
+	// (serverhealth.go).
+	health *serverHealth
 
 	eventSink  *asyncSink
 	stopEvents context.CancelFunc
@@ -224,6 +232,9 @@ func NewController(
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
+	if opts.health == nil {
+		opts.health = newServerHealth(logger)
+	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
 	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc}); err != nil {
@@ -248,10 +259,10 @@ func NewController(
 		namespacesLister:  namespaceInformer.Lister(),
 		namespacesSynced:  namespaceInformer.Informer().HasSynced,
 		expectations:      newWriteExpectations(opts.Clock),
-		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
+		health:     opts.health,
 		eventSink:  eventSink,
 		stopEvents: stopEvents,
 		recorder:   newEventRecorder(eventsCtx, eventSink, scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
@@ -374,15 +385,27 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 }
 
 // runWorker processes keys until stop ends or the queue shuts down; the
-// syncs themselves run under syncCtx.
+// syncs themselves run under syncCtx. While the API server does not answer
+// it waits, leaving the keys queued.
 func (c *Controller) runWorker(stop, syncCtx context.Context) {
-	for stop.Err() == nil && c.processNextWorkItem(stop, syncCtx) {
+	for {
+		probed, err := c.health.wait(stop)
+		if err != nil {
+			return
+		}
+		more := c.processNextWorkItem(stop, syncCtx)
+		probed()
+		if !more {
+			return
+		}
 	}
 }
 
 // processNextWorkItem syncs one key and decides whether it comes back:
 // success forgets its failure history, a transient error requeues it with
-// backoff. Permanent problems are reported by the sync and return nil.
+// backoff, an API server found away requeues it without (see
+// serverhealth.go). Permanent problems are reported by the sync and return
+// nil.
 func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	key, shutdown := c.workqueue.Get()
 	if shutdown {
@@ -411,12 +434,20 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		c.opts.ObserveSync(outcome, time.Since(start))
 		return false
 	}
-	if apierrors.IsConflict(err) {
+	switch {
+	case serverUnavailable(err) && !c.health.up():
+		// Not the Network's failure: it waits with the workers for the
+		// server, and its own backoff does not grow meanwhile.
+		logger.V(2).Info("API server away; requeuing for when it answers", "err", err)
+		c.opts.ObserveSync(outcome, time.Since(start))
+		c.workqueue.Add(key)
+		return true
+	case apierrors.IsConflict(err):
 		// The cache had not caught up with a write yet: expected now and
 		// then, and the retry reads the newer object.
 		outcome = outcomeStale
 		logger.V(2).Info("Conflict, requeuing", "err", err)
-	} else {
+	default:
 		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
 	}
 	c.opts.ObserveSync(outcome, time.Since(start))
@@ -519,12 +550,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	return outcomeSuccess, nil
 }
 
-// cacheIsBehind reports whether the caches do not show yet what the
-// controller last wrote for this Network.
+// cacheIsBehind reports whether the Network cache does not show yet the
+// status the controller last wrote. (A cache behind on the attachment is
+// no reason to wait: the sync reads what the controller wrote instead.)
 func (c *Controller) cacheIsBehind(key cache.ObjectName, network *samplecrdv1.Network) bool {
-	state := cachedState{networkRV: network.ResourceVersion}
-	if nad, err := c.attachmentsLister.NetworkAttachmentDefinitions(key.Namespace).Get(key.Name); err == nil {
-		state.attachmentRV, state.attachmentUID = nad.ResourceVersion, nad.UID
-	}
-	return c.expectations.stale(key, state)
+	return c.expectations.networkBehind(key, network.ResourceVersion)
 }

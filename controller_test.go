@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -124,6 +125,9 @@ type fixture struct {
 	client     *fake.Clientset
 	recorder   *record.FakeRecorder
 	events     record.EventRecorder // the controller's own, which recorder replaces
+	// attachmentCache is the controller's attachment cache, for tests that
+	// put there something other than what the server holds.
+	attachmentCache cache.Indexer
 }
 
 // fixtureObjects is what exists before a test: Networks (in the cache and
@@ -178,8 +182,9 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 			t.Fatal(err)
 		}
 	}
+	f.attachmentCache = nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().GetIndexer()
 	for _, nad := range objs.attachments {
-		if err := nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().GetIndexer().Add(nad); err != nil {
+		if err := f.attachmentCache.Add(nad); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,6 +239,14 @@ func recorded(actions []core.Action) []action {
 		case core.UpdateAction:
 			got.object = a.GetObject()
 			got.name = a.GetObject().(metav1.Object).GetName()
+		case core.PatchAction:
+			// What a merge patch of an attachment sets, as an object.
+			got.name = a.GetName()
+			patched := &nadv1.NetworkAttachmentDefinition{}
+			if err := json.Unmarshal(a.GetPatch(), patched); err != nil {
+				panic(fmt.Sprintf("a patch that is not JSON: %v", err))
+			}
+			got.object = patched
 		case core.GetAction:
 			got.name = a.GetName()
 		case core.DeleteAction:
@@ -315,8 +328,14 @@ func checkEvents(t *testing.T, want, got []string) {
 func createAttachment(nad *nadv1.NetworkAttachmentDefinition) action {
 	return action{verb: "create", resource: "network-attachment-definitions", name: nad.Name, object: nad}
 }
-func updateAttachment(nad *nadv1.NetworkAttachmentDefinition) action {
-	return action{verb: "update", resource: "network-attachment-definitions", name: nad.Name, object: nad}
+
+// repairAttachment is the patch that puts back nad's spec and managed-by
+// label, and touches nothing else.
+func repairAttachment(nad *nadv1.NetworkAttachmentDefinition) action {
+	return action{verb: "patch", resource: "network-attachment-definitions", name: nad.Name, object: &nadv1.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{managedByLabel: managedByValue}},
+		Spec:       nad.Spec,
+	}}
 }
 func getAttachment(name string) action {
 	return action{verb: "get", resource: "network-attachment-definitions", name: name}
@@ -358,8 +377,6 @@ func TestSyncHandler(t *testing.T) {
 	drifted.Spec.Config = `{"edited": true}`
 	unlabelledOwned := ownedAttachment(t, blue)
 	unlabelledOwned.Labels = map[string]string{"team": "a"}
-	repairedLabel := ownedAttachment(t, blue)
-	repairedLabel.Labels = map[string]string{"team": "a", managedByLabel: managedByValue}
 	staleOwner := ownedAttachment(t, blue)
 	staleOwner.OwnerReferences[0].UID = "previous-incarnation"
 	nadConflictMsg := `NetworkAttachmentDefinition "blue" already exists and is not controlled by this Network`
@@ -410,7 +427,7 @@ func TestSyncHandler(t *testing.T) {
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
-			wantNAD:     func() []action { return []action{updateAttachment(ownedAttachment(t, blue))} },
+			wantNAD:     func() []action { return []action{repairAttachment(ownedAttachment(t, blue))} },
 			wantEvents:  []string{"Normal Synced"},
 		},
 		{
@@ -432,7 +449,7 @@ func TestSyncHandler(t *testing.T) {
 			key:         blue,
 			wantOutcome: outcomeSuccess,
 			wantNAD: func() []action {
-				return []action{createAttachment(ownedAttachment(t, blue)), getAttachment("blue"), updateAttachment(repairedLabel)}
+				return []action{createAttachment(ownedAttachment(t, blue)), getAttachment("blue"), repairAttachment(ownedAttachment(t, blue))}
 			},
 			wantEvents: []string{"Normal Synced"},
 		},
@@ -444,7 +461,7 @@ func TestSyncHandler(t *testing.T) {
 			},
 			key:         blueBumped,
 			wantOutcome: outcomeSuccess,
-			wantNAD:     func() []action { return []action{updateAttachment(ownedAttachment(t, blueBumped))} },
+			wantNAD:     func() []action { return []action{repairAttachment(ownedAttachment(t, blueBumped))} },
 			wantNetwork: []action{updateStatus(synced(blueBumped))},
 			wantEvents:  []string{"Normal Synced|10.1.0.0/16"},
 		},
@@ -643,13 +660,29 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeStale,
 		},
 		{
-			name: "a sync that meets a cache not yet showing the attachment it created is skipped",
+			name: "a sync that meets a cache not yet showing the attachment it created goes on with what it wrote: no create",
 			objects: fixtureObjects{
-				networks: []*samplecrdv1.Network{synced(blue)},
-				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), "5") },
+				networks: []*samplecrdv1.Network{blue},
+				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue)) },
 			},
 			key:         blue,
-			wantOutcome: outcomeStale,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a sync that meets a cache still showing the attachment it deleted does not delete it again",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), synced(younger)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
+				expect: func(e *writeExpectations) {
+					e.deletedAttachment(cache.MetaObjectToName(younger), ownedAttachment(t, younger).UID)
+				},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "younger"}},
+			wantEvents:  []string{"Warning CIDRConflict"},
 		},
 		{
 			name: "a cache that has caught up with the controller's writes is synced as usual",
@@ -658,7 +691,7 @@ func TestSyncHandler(t *testing.T) {
 				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
 				expect: func(e *writeExpectations) {
 					e.wroteStatus(cache.MetaObjectToName(blue), "1")
-					e.wroteAttachment(cache.MetaObjectToName(blue), "1")
+					e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue))
 				},
 			},
 			key:         blue,
@@ -852,10 +885,8 @@ func TestAMutatingWebhookIsReportedNotFought(t *testing.T) {
 	drifted.Spec.Config = `{"rewritten": true}`
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{synced(blue)}, attachments: []*nadv1.NetworkAttachmentDefinition{drifted}})
 	// The webhook rewrites spec.config on every write.
-	f.nadclient.PrependReactor("update", attachmentResource, func(a core.Action) (bool, runtime.Object, error) {
-		stored := a.(core.UpdateAction).GetObject().(*nadv1.NetworkAttachmentDefinition).DeepCopy()
-		stored.Spec.Config = `{"rewritten": true}`
-		return true, stored, nil
+	f.nadclient.PrependReactor("patch", attachmentResource, func(core.Action) (bool, runtime.Object, error) {
+		return true, drifted.DeepCopy(), nil
 	})
 	key := cache.MetaObjectToName(blue)
 	f.controller.workqueue.Add(key)

@@ -4,30 +4,40 @@ import (
 	"sync"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 )
 
-// expectationTTL bounds how long a sync waits for the cache to show one of
-// the controller's own writes. The watch normally delivers it within
+// expectationTTL bounds how long the controller trusts what it wrote over
+// what its caches show. The watch normally delivers its own write within
 // milliseconds; the bound only matters if an event is never delivered,
-// after which the sync goes ahead on what the cache holds.
+// after which the caches are believed again.
 const expectationTTL = 30 * time.Second
 
 // writeExpectations remembers, per Network, what the controller's own last
-// writes produced until the informer caches show them. A sync that runs
-// before that (its own write's watch event re-queues the Network, and the
-// other object's event may not have arrived yet) would decide on a stale
-// Network: it would write the status again and fail with 409 Conflict, or
-// try to create an attachment that exists. Such a sync is skipped instead;
-// the event it waits for queues the Network again.
+// writes produced until the informer caches show them, so that a sync does
+// not decide on a cache that lags behind the controller itself.
+//
+//   - The Network: a sync that runs before the cache shows the status the
+//     controller wrote (its attachment's event can re-queue the Network a
+//     moment earlier) would write the status again and fail with 409
+//     Conflict. Such a sync is skipped; the Network's own event queues it
+//     again.
+//   - Its attachment: the controller knows what it created, repaired or
+//     deleted, so a sync reads that instead of a cache that does not show
+//     it yet, rather than create the attachment again (and fail, and read
+//     it back) or wait for the cache. That matters most after an API
+//     server outage: the informers' watches come back long after the
+//     server takes writes again, and a Network whose attachment was
+//     created just before the outage would otherwise wait for them.
 //
 // Resource versions are compared as numbers, which Kubernetes documents
 // for objects of one resource; when a server hands out versions that do not
-// parse, nothing is ever considered stale and the controller behaves as if
-// this type did not exist.
+// parse, the caches are always believed, as if this type did not exist.
 type writeExpectations struct {
 	clock clock.PassiveClock
 	mu    sync.Mutex
@@ -38,8 +48,9 @@ type writeExpectations struct {
 type expectation struct {
 	// networkRV is the resourceVersion of the Network's last status write.
 	networkRV string
-	// attachmentRV is that of the attachment's last create or update.
-	attachmentRV string
+	// attachment is the attachment as the controller last wrote it (slim,
+	// as the cache keeps it), nil if it wrote none since the cache caught up.
+	attachment *nadv1.NetworkAttachmentDefinition
 	// deletedUID is the UID of an attachment the controller deleted.
 	deletedUID types.UID
 	at         time.Time
@@ -54,14 +65,15 @@ func (e *writeExpectations) wroteStatus(key cache.ObjectName, rv string) {
 	e.update(key, func(x *expectation) { x.networkRV = rv })
 }
 
-// wroteAttachment records the resourceVersion an attachment write returned.
-func (e *writeExpectations) wroteAttachment(key cache.ObjectName, rv string) {
-	e.update(key, func(x *expectation) { x.attachmentRV, x.deletedUID = rv, "" })
+// wroteAttachment records an attachment as a create or update returned it.
+func (e *writeExpectations) wroteAttachment(key cache.ObjectName, written *nadv1.NetworkAttachmentDefinition) {
+	slim, _ := attachmentTransform(written.DeepCopy())
+	e.update(key, func(x *expectation) { x.attachment, x.deletedUID = slim.(*nadv1.NetworkAttachmentDefinition), "" })
 }
 
 // deletedAttachment records the deletion of the attachment with uid.
 func (e *writeExpectations) deletedAttachment(key cache.ObjectName, uid types.UID) {
-	e.update(key, func(x *expectation) { x.attachmentRV, x.deletedUID = "", uid })
+	e.update(key, func(x *expectation) { x.attachment, x.deletedUID = nil, uid })
 }
 
 func (e *writeExpectations) update(key cache.ObjectName, set func(*expectation)) {
@@ -73,32 +85,68 @@ func (e *writeExpectations) update(key cache.ObjectName, set func(*expectation))
 	e.m[key] = x
 }
 
-// cachedState is what the caches hold for one Network: the resourceVersion
-// of the Network and of its attachment ("" when absent) and the
-// attachment's UID.
-type cachedState struct {
-	networkRV, attachmentRV string
-	attachmentUID           types.UID
-}
-
-// stale reports whether the caches have not yet caught up with the
-// controller's last writes for key. It forgets an expectation once the
-// caches have caught up or it is older than expectationTTL.
-func (e *writeExpectations) stale(key cache.ObjectName, cached cachedState) bool {
+// networkBehind reports whether the cached Network, at resourceVersion
+// cachedRV, does not show the controller's last status write yet. Once it
+// does, that part of the expectation is forgotten.
+func (e *writeExpectations) networkBehind(key cache.ObjectName, cachedRV string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	x, ok := e.m[key]
+	x, ok := e.live(key)
+	if !ok || x.networkRV == "" {
+		return false
+	}
+	if olderThan(cachedRV, x.networkRV) {
+		return true
+	}
+	x.networkRV = ""
+	e.store(key, x)
+	return false
+}
+
+// attachment returns the Network's attachment as the controller knows it:
+// what the cache returned (cached, err), unless the cache does not show
+// the controller's last write of it yet. Once it does, that part of the
+// expectation is forgotten. The result is shared: never mutate it.
+func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.NetworkAttachmentDefinition, err error) (*nadv1.NetworkAttachmentDefinition, error) {
+	if err != nil && !apierrors.IsNotFound(err) {
+		return cached, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.live(key)
 	if !ok {
-		return false
+		return cached, err
 	}
-	behind := olderThan(cached.networkRV, x.networkRV) ||
-		olderThan(cached.attachmentRV, x.attachmentRV) ||
-		(x.deletedUID != "" && cached.attachmentUID == x.deletedUID)
-	if !behind || e.clock.Since(x.at) > expectationTTL {
+	switch {
+	case x.deletedUID != "" && cached != nil && cached.UID == x.deletedUID:
+		return nil, apierrors.NewNotFound(nadv1.Resource("network-attachment-definitions"), key.Name)
+	case x.attachment != nil && (cached == nil || olderThan(cached.ResourceVersion, x.attachment.ResourceVersion)):
+		return x.attachment, nil
+	}
+	x.attachment, x.deletedUID = nil, ""
+	e.store(key, x)
+	return cached, err
+}
+
+// live returns key's expectation unless it is older than expectationTTL,
+// in which case it is forgotten; e.mu must be held.
+func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
+	x, ok := e.m[key]
+	if ok && e.clock.Since(x.at) > expectationTTL {
 		delete(e.m, key)
-		return false
+		return expectation{}, false
 	}
-	return true
+	return x, ok
+}
+
+// store keeps x for key, or forgets key when x expects nothing; e.mu must
+// be held.
+func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
+	if x.networkRV == "" && x.attachment == nil && x.deletedUID == "" {
+		delete(e.m, key)
+		return
+	}
+	e.m[key] = x
 }
 
 // forget drops what is remembered for a Network that is gone.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,9 +79,24 @@ func TestServeHTTP(t *testing.T) {
 	})
 	t.Run("metrics are served in the Prometheus text format", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		metricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		metricsHandler(false).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "# TYPE network_controller_syncs_total counter") {
 			t.Errorf("GET /metrics = %d, body lacks network_controller_syncs_total:\n%.500s", rec.Code, rec.Body.String())
 		}
 	})
+	for _, profiling := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof is served only with --profiling=%v", profiling), func(t *testing.T) {
+			want := http.StatusNotFound
+			if profiling {
+				want = http.StatusOK
+			}
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+				rec := httptest.NewRecorder()
+				metricsHandler(profiling).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+				if rec.Code != want {
+					t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
+				}
+			}
+		})
+	}
 }

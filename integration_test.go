@@ -157,10 +157,6 @@ func (w *writeCounter) get() []string {
 	return slices.Clone(w.writes)
 }
 
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
 // runningController is a controller started by startController.
 type runningController struct {
 	controller *Controller

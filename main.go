@@ -34,6 +34,7 @@ type flags struct {
 	burst           int
 	resyncPeriod    time.Duration
 	metricsAddr     string
+	profiling       bool
 	probeAddr       string
 	shutdownTimeout time.Duration
 	leaderElection  leaderElectionConfig
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&f.burst, "kube-api-burst", 2000, "Client-side burst of requests to the API server above --kube-api-qps.")
 	flag.DurationVar(&f.resyncPeriod, "resync-period", 10*time.Hour, "How often the informers replay their caches. Replays make no API writes: updates with an unchanged resourceVersion are dropped.")
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "Address for /metrics (Prometheus text format); 0 disables it.")
+	flag.BoolVar(&f.profiling, "profiling", false, "Serve Go's pprof profiles under /debug/pprof/ on the metrics address (off by default: they expose internals, and a CPU profile costs CPU while it runs).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address for /healthz (liveness) and /readyz (readiness); 0 disables it.")
 	flag.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, fmt.Sprintf("On SIGTERM, how long in-flight syncs may take to finish before they are cancelled; recorded Events then get up to %v to be written. Keep it, plus %v, plus --leader-elect-renew-deadline, below the pod's terminationGracePeriodSeconds.", eventFlushTimeout, eventFlushTimeout))
 	flag.BoolVar(&f.leaderElection.enabled, "leader-elect", false, "Run workers only while holding a Lease, so that several replicas can run with one active. On in the deployment manifests.")
@@ -106,7 +108,7 @@ func run(ctx context.Context, f flags) error {
 		election = newLeaderHealth()
 		liveness = election
 	}
-	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler())
+	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler(f.profiling))
 	if err != nil {
 		return err
 	}
@@ -143,6 +145,11 @@ func run(ctx context.Context, f flags) error {
 // returned start function starts the informers and returns a function that
 // waits for them to stop; tests use the same wiring as the binary.
 func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
+	// Every request tells the controller whether the API server answers
+	// (serverhealth.go).
+	opts.health = newServerHealth(klog.FromContext(ctx))
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(opts.health.wrap)
 	kubeCfg := rest.CopyConfig(cfg)
 	// Built-in types speak protobuf, which is cheaper to encode and decode
 	// than JSON; custom resources do not, so their clients keep JSON.
@@ -160,11 +167,17 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 		return nil, nil, err
 	}
 
-	networkInformerFactory := informers.NewSharedInformerFactory(networkClient, resync)
+	// Each cache keeps only what the controller reads (transforms.go).
+	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
+		informers.WithTransform(networkTransform))
 	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
 		nadinformers.WithTweakListOptions(selectManagedAttachments))
 	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 		kubeinformers.WithTransform(namespaceTransform))
+	// The attachment informers' factory predates WithTransform.
+	if err := nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
+		return nil, nil, err
+	}
 
 	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
 		networkInformerFactory.Samplecrd().V1().Networks(),

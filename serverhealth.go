@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// Retrying, and what an API server outage does to it.
+//
+// client-go's default controller rate limiter combines per-key exponential
+// backoff with one token bucket of 10 retries per second shared by all keys.
+// That is fine while failures are rare, but an outage makes every key fail:
+// each failure takes a token in advance, so a thousand failing keys reserve
+// a hundred seconds of the bucket, and their own backoff keeps doubling while
+// the server is away. Once the server is back the backlog drains at 10
+// Networks per second, whatever the server could take.
+//
+// So the controller tells two kinds of failure apart:
+//
+//   - The API server did not answer, or said it is overloaded (no response,
+//     429 Too Many Requests, 503 Service Unavailable, 504 Gateway Timeout).
+//     That is no fault of the Network. serverHealth watches every request the
+//     controller makes; after serverTripFailures failed requests in a row, with
+//     no answer in between, it counts the server as away and holds the
+//     workers, letting one sync through as a probe every serverProbeFirstDelay,
+//     doubling to serverProbeMaxDelay. Keys that failed this way go back to
+//     the queue without counting a failure of their own. The first answer to
+//     any request (a probe's, an informer's) releases all workers, and the
+//     whole backlog goes on at full speed within serverProbeMaxDelay of the
+//     server's return. While the server is away the controller makes one sync
+//     per delay, not a retry per key. A probe is a real sync rather than a
+//     health check: a restarting API server takes writes seconds before it
+//     reports ready or serves reads (it first fills its watch cache).
+//   - Anything else (a refusal, a conflict, a 500 from a webhook, one key
+//     getting 503s while others succeed) is the key's: it backs off on its
+//     own, from keyRetryBaseDelay doubling to keyRetryMaxDelay, and no shared
+//     bucket holds up the other keys. The client-side QPS limit and the API
+//     server's Priority and Fairness bound the total rate.
+const (
+	// keyRetryBaseDelay and keyRetryMaxDelay bound a failing key's own
+	// backoff, as client-go's default does.
+	keyRetryBaseDelay = 5 * time.Millisecond
+	keyRetryMaxDelay  = 1000 * time.Second
+
+	// serverTripFailures is how many requests in a row must fail, with no
+	// answer in between, before the API server counts as away. One failed
+	// request (a connection reset) does not stop the workers; an outage
+	// fails every request in flight at once.
+	serverTripFailures = 3
+
+	// serverProbeFirstDelay and serverProbeMaxDelay bound the backoff
+	// between probe syncs while the server is away. The maximum is also the
+	// longest the backlog waits once the server is back.
+	serverProbeFirstDelay = 100 * time.Millisecond
+	serverProbeMaxDelay   = 500 * time.Millisecond
+)
+
+// newRateLimiter returns the workqueue's rate limiter: per-key exponential
+// backoff, for failures that are the key's own (see above).
+func newRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](keyRetryBaseDelay, keyRetryMaxDelay)
+}
+
+// serverHealth tells whether the API server answers, from the outcome of
+// every request the controller makes, and holds the workers while it does
+// not. The zero value is not usable; use newServerHealth.
+type serverHealth struct {
+	logger klog.Logger
+
+	mu        sync.Mutex
+	failures  int           // requests failed in a row
+	seen      uint64        // requests whose outcome said something
+	back      chan struct{} // closed while the server answers
+	awaySince time.Time
+	nextProbe time.Time     // while away, when a worker may probe next
+	delay     time.Duration // while away, the wait after that probe
+}
+
+// newServerHealth returns a serverHealth that considers the server up.
+func newServerHealth(logger klog.Logger) *serverHealth {
+	h := &serverHealth{logger: logger, back: make(chan struct{})}
+	close(h.back)
+	return h
+}
+
+// requestOutcome is what one request says about the server.
+type requestOutcome int
+
+const (
+	// neutral says nothing: the request was cancelled, or the server failed
+	// in a way that may be the request's (a 500).
+	neutral requestOutcome = iota
+	// answered: the server handled the request, whatever it decided.
+	answered
+	// unanswered: no response, or the server said it cannot take requests.
+	unanswered
+)
+
+// outcomeOf classifies an HTTP round trip.
+func outcomeOf(req *http.Request, resp *http.Response, err error) requestOutcome {
+	switch {
+	case req.Context().Err() != nil:
+		return neutral // cancelled by the controller, not refused by the server
+	case err != nil:
+		return unanswered
+	}
+	switch code := resp.StatusCode; {
+	case serverUnavailableCode(code):
+		return unanswered
+	case code >= http.StatusInternalServerError:
+		return neutral
+	}
+	return answered
+}
+
+// serverUnavailableCode reports whether an HTTP status says the server is
+// away or overloaded rather than anything about the request.
+func serverUnavailableCode(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// serverUnavailable reports whether a sync's error is the API server being
+// away or overloaded (see outcomeOf) rather than anything about the key.
+func serverUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // the request got no response at all
+	}
+	return serverUnavailableCode(int(status.Status().Code))
+}
+
+// wrap returns a round tripper that reports each request's outcome to h;
+// the controller's clients are built with it (rest.Config.Wrap).
+func (h *serverHealth) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		h.observe(outcomeOf(req, resp, err))
+		return resp, err
+	})
+}
+
+// roundTripperFunc is an http.RoundTripper made of a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// observe records one request's outcome: an answer brings the server back,
+// serverTripFailures failures in a row take it away.
+func (h *serverHealth) observe(o requestOutcome) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o != neutral {
+		h.seen++
+	}
+	switch o {
+	case answered:
+		h.failures = 0
+		if !h.upLocked() {
+			close(h.back)
+			h.logger.Info("The API server answers again; workers resume", "after", time.Since(h.awaySince).Round(time.Millisecond))
+		}
+	case unanswered:
+		h.failures++
+		if h.failures >= serverTripFailures && h.upLocked() {
+			h.back = make(chan struct{})
+			h.awaySince = time.Now()
+			h.delay = serverProbeFirstDelay
+			h.nextProbe = h.awaySince.Add(jitter(h.delay))
+			h.logger.Info("The API server does not answer; workers wait for it", "failedRequests", h.failures)
+		}
+	}
+}
+
+// upLocked reports whether the server counts as up; h.mu must be held.
+func (h *serverHealth) upLocked() bool {
+	select {
+	case <-h.back:
+		return true
+	default:
+		return false
+	}
+}
+
+// up reports whether the server counts as up.
+func (h *serverHealth) up() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.upLocked()
+}
+
+// wait returns once the server counts as up, or when it is this worker's
+// turn to probe it, or with ctx's error. A probing worker gets a function
+// to call once its sync is done: a sync that asked the server nothing (the
+// cache said there was nothing to do) hands the turn on at once.
+func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
+	for {
+		h.mu.Lock()
+		if h.upLocked() {
+			h.mu.Unlock()
+			return func() {}, nil
+		}
+		now := time.Now()
+		if !now.Before(h.nextProbe) {
+			h.delay = min(2*h.delay, serverProbeMaxDelay)
+			h.nextProbe = now.Add(jitter(h.delay))
+			seen := h.seen
+			h.mu.Unlock()
+			return func() { h.probed(seen) }, nil
+		}
+		back, turn := h.back, h.nextProbe.Sub(now)
+		h.mu.Unlock()
+		select {
+		case <-back:
+			return func() {}, nil
+		case <-time.After(turn):
+		case <-ctx.Done():
+			return func() {}, ctx.Err()
+		}
+	}
+}
+
+// probed ends a probe that started when h had seen seen outcomes: if none
+// came since, the probe asked nothing and the next worker may probe now.
+func (h *serverHealth) probed(seen uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == seen && !h.upLocked() {
+		h.nextProbe = time.Now()
+	}
+}
+
+// jitter spreads d by up to a fifth either way, so that the replicas of
+// many controllers do not probe in step.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()-0.5)*0.4*float64(d))
+}

@@ -1,0 +1,331 @@
+package bench
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+)
+
+// The benchmarks run in this order, each -count times: the fixed cost
+// with no Networks, the footprint with -scale (which leaves -scale Ready
+// Networks in the cluster), the bursts and the outage among them, and the
+// opt-in large footprint last.
+
+// idleWait is how long a controller is left alone before its resident
+// memory counts as idle: long enough for the Go runtime to return what the
+// start-up or the burst freed.
+const idleWait = 15 * time.Second
+
+// profileLength is how long the CPU profile of a footprint burst runs; a
+// burst that ends sooner adds idle time, which holds next to no samples.
+const profileLength = 30 * time.Second
+
+// runs numbers the sets of Networks, so that each run's label is its own.
+var runs int
+
+// nextRun returns a fresh run label with the given prefix.
+func nextRun(prefix string) string {
+	runs++
+	return fmt.Sprintf("%s-%d", prefix, runs)
+}
+
+// BenchmarkFootprintEmpty measures the controller's fixed cost: resident
+// memory idle with no Networks in the cluster, and start-to-synced time.
+func BenchmarkFootprintEmpty(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		ctrl := startController(b)
+		synced := ctrl.waitSynced(b, time.Minute)
+		time.Sleep(idleWait)
+		b.ReportMetric(ctrl.memory(b, "VmRSS"), "MiB-idle")
+		b.ReportMetric(synced.Sub(ctrl.started).Seconds(), "s-to-synced")
+		ctrl.stop(b)
+	}
+}
+
+// BenchmarkFootprint measures the footprint with -scale Networks.
+func BenchmarkFootprint(b *testing.B) { footprint(b, *scale) }
+
+// BenchmarkFootprintLarge measures it with -large-scale Networks, when
+// that is set.
+func BenchmarkFootprintLarge(b *testing.B) {
+	if *largeScale == 0 {
+		b.Skip("bench: -large-scale is not set")
+	}
+	footprint(b, *largeScale)
+}
+
+// profiled remembers which scales have had their CPU profile taken.
+var profiled = map[int]bool{}
+
+// footprint starts the controller on n Networks none of which is Ready,
+// and measures the burst: its rate, the controller's CPU per Network, its
+// peak resident memory and its resident memory once idle, and its writes
+// per Network. Then it restarts the controller, with a 1 s resync period,
+// and measures its start-to-synced time, its writes (there should be none)
+// and its resident memory once idle.
+func footprint(b *testing.B, n int) {
+	for range b.N {
+		b.StopTimer()
+		set := populate(b, n)
+		set.unready(b)
+		w := watchReady(b, set.run, set.namespaces, n)
+		var args []string
+		profile := *profileDir != "" && !profiled[n]
+		if profile {
+			args = append(args, "--profiling")
+		}
+		ctrl := startController(b, args...)
+		profileDone := func() {}
+		if profile {
+			profiled[n] = true
+			profileDone = ctrl.profileCPU(b, profileLength, *profileDir, fmt.Sprintf("cpu-%d.pprof", n))
+		}
+		_, last := w.wait(b, 30*time.Minute)
+		cpu := ctrl.cpuSeconds(b)
+		peak := ctrl.memory(b, "VmHWM")
+		writes, statusWrites := ctrl.writes(b, ""), ctrl.writes(b, "PUT")
+		time.Sleep(idleWait)
+		afterBurst := ctrl.memory(b, "VmRSS")
+		profileDone()
+		ctrl.stop(b)
+		b.ReportMetric(float64(n)/last.Sub(ctrl.started).Seconds(), "networks/s")
+		b.ReportMetric(1000*cpu/float64(n), "ms-cpu/network")
+		b.ReportMetric(peak, "MiB-peak")
+		b.ReportMetric(afterBurst, "MiB-after-burst")
+		b.ReportMetric(writes/float64(n), "writes/network")
+		b.ReportMetric(statusWrites/float64(n), "status-writes/network")
+		b.ReportMetric(float64(set.attachments(b))/float64(n), "attachments/network")
+		b.ReportMetric(float64(set.syncedEvents(b))/float64(n), "synced-events/network")
+
+		// A restart finds everything in order, and so do resyncs.
+		again := startController(b, append(args, "--resync-period=1s")...)
+		synced := again.waitSynced(b, 5*time.Minute)
+		time.Sleep(5 * time.Second)
+		b.ReportMetric(again.writes(b, ""), "writes-after-restart")
+		time.Sleep(idleWait)
+		b.ReportMetric(again.memory(b, "VmRSS"), "MiB-idle")
+		again.logMemory(b, "idle after a restart")
+		if profile {
+			again.profileHeap(b, *profileDir, fmt.Sprintf("heap-%d.pprof", n))
+		}
+		b.ReportMetric(synced.Sub(again.started).Seconds(), "s-to-synced")
+		again.stop(b)
+	}
+}
+
+// BenchmarkBurst measures, per iteration and with -scale other Ready
+// Networks in the cluster, the controller on -burst Networks that exist
+// before it starts and on -burst Networks created while it runs, each next
+// to the ceiling for the same writes.
+func BenchmarkBurst(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		readyPopulation(b, *scale)
+		ceilingExisting := ceilingForExisting(b)
+		existing := burstOfExisting(b)
+		ceilingLive := ceilingForLive(b)
+		live := burstOfLive(b)
+		b.ReportMetric(ceilingExisting, "ceiling-existing-networks/s")
+		b.ReportMetric(existing, "existing-networks/s")
+		b.ReportMetric(100*existing/ceilingExisting, "existing-%-of-ceiling")
+		b.ReportMetric(ceilingLive, "ceiling-live-networks/s")
+		b.ReportMetric(live, "live-networks/s")
+		b.ReportMetric(100*live/ceilingLive, "live-%-of-ceiling")
+	}
+}
+
+// ceilingForExisting makes the controller's writes for each Network of a
+// backlog directly, as fast as the API server takes them, while a watch
+// like the one the controller's runs are timed with runs too. It returns
+// Networks per second.
+func ceilingForExisting(b *testing.B) float64 {
+	set := newSet(b, nextRun("ceiling-existing"), *burstSize, burstPool)
+	defer set.cleanUp(b)
+	backlog := set.create(b, 0, nil)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	start := time.Now()
+	parallel(b, len(backlog), func(i int) error { return controllerWrites(b, backlog[i]) })
+	rate := float64(set.n) / time.Since(start).Seconds()
+	w.wait(b, 5*time.Minute)
+	return rate
+}
+
+// burstOfExisting starts the controller on a backlog of new Networks and
+// returns Networks per second from its start to the last Ready.
+func burstOfExisting(b *testing.B) float64 {
+	set := newSet(b, nextRun("existing"), *burstSize, burstPool)
+	defer set.cleanUp(b)
+	set.create(b, 0, nil)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	ctrl := startController(b)
+	_, last := w.wait(b, 10*time.Minute)
+	ctrl.stop(b)
+	w.readyTimes().writeTimeline(b, "existing", ctrl.started, nil)
+	b.ReportMetric(float64(set.syncedEvents(b))/float64(set.n), "existing-synced-events/network")
+	return float64(set.n) / last.Sub(ctrl.started).Seconds()
+}
+
+// ceilingForLive creates Networks as burstOfLive does and, as each is
+// created, makes the controller's writes for it from clientWorkers other
+// clients, as fast as the API server takes them. It returns Networks per
+// second from the first create to the last write.
+func ceilingForLive(b *testing.B) float64 {
+	set := newSet(b, nextRun("ceiling-live"), *burstSize, burstPool)
+	defer set.cleanUp(b)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	created := make(chan *samplecrdv1.Network, set.n)
+	start := time.Now()
+	writers := make(chan error)
+	go func() { writers <- tryParallel(set.n, func(int) error { return controllerWrites(b, <-created) }) }()
+	set.create(b, 0, func(n *samplecrdv1.Network) error { created <- n; return nil })
+	if err := <-writers; err != nil {
+		b.Fatal(err)
+	}
+	rate := float64(set.n) / time.Since(start).Seconds()
+	w.wait(b, 5*time.Minute)
+	return rate
+}
+
+// burstOfLive creates Networks while the controller runs, synced and idle,
+// and returns Networks per second from the first create to the last Ready.
+func burstOfLive(b *testing.B) float64 {
+	set := newSet(b, nextRun("live"), *burstSize, burstPool)
+	defer set.cleanUp(b)
+	ctrl := startController(b)
+	ctrl.waitSynced(b, 5*time.Minute)
+	ctrl.waitIdle(b, 5*time.Minute)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	start := time.Now()
+	set.create(b, 0, nil)
+	_, last := w.wait(b, 10*time.Minute)
+	ctrl.stop(b)
+	w.readyTimes().writeTimeline(b, "live", start, nil)
+	b.ReportMetric(float64(set.syncedEvents(b))/float64(set.n), "live-synced-events/network")
+	return float64(set.n) / last.Sub(start).Seconds()
+}
+
+// BenchmarkOutage runs, per iteration and with -scale other Ready Networks
+// in the cluster, a burst of -outage-burst Networks that exist before the
+// controller starts, once as it is and once with the API server killed
+// -outage-after the start and started again -outage later. It compares the
+// rate at which the backlog drains once the server is back with the rate
+// at which the same part of the burst drains without the fault, and with
+// the rate at which the ceiling's writers drain it after the same outage:
+// a restarted API server fills its caches while it serves, which no client
+// can do anything about.
+func BenchmarkOutage(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		readyPopulation(b, *scale)
+		clean := outageRun(b, "no-fault", false, runController)
+		faulty := outageRun(b, "outage", true, runController)
+		ceiling := outageRun(b, "ceiling-outage", true, runCeiling)
+		b.ReportMetric(clean.rate, "no-fault-networks/s")
+		b.ReportMetric(clean.drain, "no-fault-drain-networks/s")
+		b.ReportMetric(clean.median.Seconds(), "no-fault-p50-s")
+		b.ReportMetric(faulty.drain, "drain-networks/s")
+		b.ReportMetric(100*faulty.drain/clean.drain, "drain-%-of-no-fault")
+		b.ReportMetric(ceiling.drain, "ceiling-drain-networks/s")
+		b.ReportMetric(100*faulty.drain/ceiling.drain, "drain-%-of-ceiling")
+		b.ReportMetric(faulty.median.Seconds(), "p50-s")
+		b.ReportMetric(faulty.left, "backlog-when-back")
+		b.ReportMetric(faulty.back.Seconds(), "s-server-down")
+	}
+}
+
+// outageResult is what one burst of BenchmarkOutage measured.
+type outageResult struct {
+	rate   float64       // Networks per second from the start to the last Ready
+	drain  float64       // Networks per second once the server was back (without the fault: after -outage-after)
+	median time.Duration // from the start to Ready, the median
+	left   float64       // Networks not Ready when the server was back
+	back   time.Duration // how long the server was unreachable
+}
+
+// runner makes a backlog Ready: it starts, and returns when it did and a
+// function that stops it once the backlog is Ready.
+type runner func(b *testing.B, backlog []*samplecrdv1.Network) (time.Time, func())
+
+// runController runs the controller binary on the backlog.
+func runController(b *testing.B, _ []*samplecrdv1.Network) (time.Time, func()) {
+	ctrl := startController(b)
+	return ctrl.started, func() { ctrl.stop(b) }
+}
+
+// runCeiling makes the controller's writes for the backlog from
+// clientWorkers clients, as fast as the API server takes them; a write
+// that fails is tried again after ceilingRetry.
+func runCeiling(b *testing.B, backlog []*samplecrdv1.Network) (time.Time, func()) {
+	done := make(chan error, 1)
+	started := time.Now()
+	go func() {
+		done <- tryParallel(len(backlog), func(i int) error {
+			for {
+				if err := idempotentControllerWrites(b, backlog[i]); err == nil {
+					return nil
+				}
+				time.Sleep(ceilingRetry)
+			}
+		})
+	}()
+	return started, func() {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ceilingRetry is how soon the ceiling's writers try a failed write again.
+const ceilingRetry = 100 * time.Millisecond
+
+// outageRun runs a backlog with run and, with fault, kills the API server
+// -outage-after the start and starts it again -outage later. The Networks
+// are dated by the revisions of their Ready writes (revisionClock), the
+// same way with and without the fault.
+func outageRun(b *testing.B, kind string, fault bool, run runner) outageResult {
+	clock := startRevisionClock(b)
+	defer clock.stop()
+	set := newSet(b, nextRun(kind), *outageSize, burstPool)
+	defer set.cleanUp(b)
+	backlog := set.create(b, 0, nil)
+	w := watchReady(b, set.run, set.namespaces, set.n)
+	started, stop := run(b, backlog)
+	// Without the fault, the drain is measured from when the server would
+	// have gone away: the part of the burst the outage would have hit.
+	from := started.Add(*outageAfter)
+	var marks map[string]time.Time
+	var down time.Time
+	if fault {
+		time.Sleep(time.Until(from))
+		down = time.Now()
+		killAPIServer(b)
+		time.Sleep(time.Until(down.Add(*outageFor)))
+		if err := plane.ControlPlane.APIServer.Start(); err != nil {
+			b.Fatal(err)
+		}
+		back, ok := clock.firstAnswerAfter(down)
+		if !ok {
+			b.Fatal("the restarted API server took no write")
+		}
+		from = back
+		marks = map[string]time.Time{"down": down, "back": back}
+	}
+	w.wait(b, 10*time.Minute)
+	stop()
+	ready := clock.readyTimes(b, set)
+	ready.writeTimeline(b, kind, started, marks)
+	left := set.n - ready.readyBy(from)
+	r := outageResult{
+		rate:   float64(set.n) / ready.last().Sub(started).Seconds(),
+		median: ready.median(started),
+		left:   float64(left),
+		drain:  float64(left) / ready.last().Sub(from).Seconds(),
+	}
+	if fault {
+		r.back = from.Sub(down)
+	}
+	return r
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+)
+
+// The informer caches hold every Network and every managed attachment for
+// as long as the controller runs, so what they keep of each object is most
+// of the controller's memory. The transforms below keep only what the
+// controller reads. What they drop is the bulk of an object as the API
+// server sends it: managed fields (a few hundred bytes per writer),
+// kubectl's last-applied-configuration annotation (the whole manifest
+// again), and labels, annotations and finalizers that others set.
+//
+// The cached objects are never written back whole: status goes through the
+// status subresource, which ignores metadata, and attachments are repaired
+// with a patch of the parts the controller owns, so nothing dropped here is
+// ever lost on the server.
+
+// networkTransform keeps of a cached Network what syncs, overlap
+// resolution and Events read: its identity, age, generation, deletion
+// mark, spec and status. The spec and status are kept whole, so that
+// fields added to the API are seen without a change here.
+func networkTransform(obj interface{}) (interface{}, error) {
+	n, ok := obj.(*samplecrdv1.Network)
+	if !ok {
+		return obj, nil
+	}
+	return &samplecrdv1.Network{
+		TypeMeta: n.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              n.Name,
+			Namespace:         n.Namespace,
+			UID:               n.UID,
+			ResourceVersion:   n.ResourceVersion,
+			Generation:        n.Generation,
+			CreationTimestamp: n.CreationTimestamp,
+			DeletionTimestamp: n.DeletionTimestamp,
+		},
+		Spec:   n.Spec,
+		Status: n.Status,
+	}, nil
+}
+
+// attachmentTransform keeps of a cached NetworkAttachmentDefinition what
+// drift detection compares and what tells whose it is: its identity, the
+// managed-by label, its owner references and its spec.
+func attachmentTransform(obj interface{}) (interface{}, error) {
+	nad, ok := obj.(*nadv1.NetworkAttachmentDefinition)
+	if !ok {
+		return obj, nil
+	}
+	slim := &nadv1.NetworkAttachmentDefinition{
+		TypeMeta: nad.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            nad.Name,
+			Namespace:       nad.Namespace,
+			UID:             nad.UID,
+			ResourceVersion: nad.ResourceVersion,
+			OwnerReferences: nad.OwnerReferences,
+		},
+		Spec: nad.Spec,
+	}
+	if v, ok := nad.Labels[managedByLabel]; ok {
+		slim.Labels = map[string]string{managedByLabel: v}
+	}
+	return slim, nil
+}
