@@ -75,12 +75,13 @@ func installAdmissionPolicy(cfg *rest.Config) error {
 }
 
 // waitForPolicy waits until a Network in a namespace without an allowance
-// is refused: policies take effect a moment after they are created.
+// is refused: policies take effect a moment after they are created, and
+// after the API server starts.
 func waitForPolicy(cfg *rest.Config) error {
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
 	ns := "policy-probe"
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	networks := clientset.NewForConfigOrDie(cfg)

@@ -44,6 +44,14 @@ import (
 // -short.
 var apiserver *rest.Config
 
+// controlPlane is the envtest behind apiserver, and apiserverCertDir its
+// API server's certificate directory, which outlives the API server so
+// that a test can stop it and start it again (see restartAPIServer).
+var (
+	controlPlane     *envtest.Environment
+	apiserverCertDir string
+)
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -53,10 +61,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "integration tests need KUBEBUILDER_ASSETS=$(hack/k8s/install.sh) (make test sets it); use -short for unit tests only")
 		os.Exit(2)
 	}
+	certDir, err := os.MkdirTemp("", "network-controller-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{"artifacts/examples/crd.yaml", attachmentCRDFile},
 		ErrorIfCRDPathMissing: true,
+		ControlPlane:          envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir}},
 	}
+	controlPlane, apiserverCertDir = env, certDir
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the envtest control plane:", err)
@@ -76,6 +91,7 @@ func TestMain(m *testing.M) {
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the envtest control plane:", err)
 	}
+	os.RemoveAll(certDir)
 	os.Exit(code)
 }
 
@@ -161,25 +177,43 @@ func (w *writeCounter) get() []string {
 type runningController struct {
 	controller *Controller
 	writes     *writeCounter
-	stop       func()
+	// requests counts every request the controller sent, answered or not.
+	requests *atomic.Int64
+	stop     func()
 }
 
+// testWorkers is how many workers the tests' controllers run.
+const testWorkers = 4
+
 // startController runs the controller in-process with the binary's wiring
-// until the test ends or stop is called. opts.ConflictRecheckPeriod is
-// short so AttachmentConflict tests do not wait a minute.
+// and testWorkers workers until the test ends or stop is called.
 func (e *env) startController(opts Options) *runningController {
+	e.t.Helper()
+	return e.startControllerWithWorkers(opts, testWorkers)
+}
+
+// startControllerWithWorkers is startController with as many workers as
+// given.
+func (e *env) startControllerWithWorkers(opts Options, workers int) *runningController {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
 	cfg := rest.CopyConfig(apiserver)
 	counter := &writeCounter{}
 	cfg.Wrap(counter.wrap)
+	requests := &atomic.Int64{}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			requests.Add(1)
+			return rt.RoundTrip(req)
+		})
+	})
 	controller, start, err := newController(ctx, cfg, time.Hour, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	informersDone := start(ctx)
 	runDone := make(chan error, 1)
-	go func() { runDone <- controller.Run(ctx, 4) }()
+	go func() { runDone <- controller.Run(ctx, workers) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -191,7 +225,7 @@ func (e *env) startController(opts Options) *runningController {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &runningController{controller: controller, writes: counter, stop: stop}
+	return &runningController{controller: controller, writes: counter, requests: requests, stop: stop}
 }
 
 // create creates a Network in the test's namespace.

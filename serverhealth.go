@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Retrying, and what an API server outage does to it.
@@ -28,13 +29,13 @@ import (
 //
 //   - The API server did not answer, or said it is overloaded (no response,
 //     429 Too Many Requests, 503 Service Unavailable, 504 Gateway Timeout).
-//     That is no fault of the Network. serverHealth watches every request the
-//     controller makes; after serverTripFailures failed requests in a row, with
+//     That is no fault of the Network. serverHealth watches every write the
+//     controller makes; after serverTripFailures failed writes in a row, with
 //     no answer in between, it counts the server as away and holds the
 //     workers, letting one sync through as a probe every serverProbeFirstDelay,
 //     doubling to serverProbeMaxDelay. Keys that failed this way go back to
 //     the queue without counting a failure of their own. The first answer to
-//     any request (a probe's, an informer's) releases all workers, and the
+//     any write (a probe's, an Event's) releases all workers, and the
 //     whole backlog goes on at full speed within serverProbeMaxDelay of the
 //     server's return. While the server is away the controller makes one sync
 //     per delay, not a retry per key. A probe is a real sync rather than a
@@ -51,10 +52,10 @@ const (
 	keyRetryBaseDelay = 5 * time.Millisecond
 	keyRetryMaxDelay  = 1000 * time.Second
 
-	// serverTripFailures is how many requests in a row must fail, with no
+	// serverTripFailures is how many writes in a row must fail, with no
 	// answer in between, before the API server counts as away. One failed
 	// request (a connection reset) does not stop the workers; an outage
-	// fails every request in flight at once.
+	// fails every write in flight at once.
 	serverTripFailures = 3
 
 	// serverProbeFirstDelay and serverProbeMaxDelay bound the backoff
@@ -71,10 +72,11 @@ func newRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
 }
 
 // serverHealth tells whether the API server answers, from the outcome of
-// every request the controller makes, and holds the workers while it does
+// every write the controller makes, and holds the workers while it does
 // not. The zero value is not usable; use newServerHealth.
 type serverHealth struct {
 	logger klog.Logger
+	clock  clock.Clock
 
 	mu        sync.Mutex
 	failures  int           // requests failed in a row
@@ -87,7 +89,13 @@ type serverHealth struct {
 
 // newServerHealth returns a serverHealth that considers the server up.
 func newServerHealth(logger klog.Logger) *serverHealth {
-	h := &serverHealth{logger: logger, back: make(chan struct{})}
+	return newServerHealthWithClock(logger, clock.RealClock{})
+}
+
+// newServerHealthWithClock is newServerHealth with the clock that probes
+// wait on; tests pass a fake one.
+func newServerHealthWithClock(logger klog.Logger, c clock.Clock) *serverHealth {
+	h := &serverHealth{logger: logger, clock: c, back: make(chan struct{})}
 	close(h.back)
 	return h
 }
@@ -105,9 +113,15 @@ const (
 	unanswered
 )
 
-// outcomeOf classifies an HTTP round trip.
+// outcomeOf classifies an HTTP round trip. Only writes count: what the
+// workers need is a server that takes writes, and a restarted API server
+// takes them seconds before it serves reads and watches again (it answers
+// those with 429 until its watch cache has filled), so the informers'
+// reads would hold the workers for nothing.
 func outcomeOf(req *http.Request, resp *http.Response, err error) requestOutcome {
 	switch {
+	case req.Method == http.MethodGet:
+		return neutral
 	case req.Context().Err() != nil:
 		return neutral // cancelled by the controller, not refused by the server
 	case err != nil:
@@ -169,13 +183,13 @@ func (h *serverHealth) observe(o requestOutcome) {
 		h.failures = 0
 		if !h.upLocked() {
 			close(h.back)
-			h.logger.Info("The API server answers again; workers resume", "after", time.Since(h.awaySince).Round(time.Millisecond))
+			h.logger.Info("The API server answers again; workers resume", "after", h.clock.Since(h.awaySince).Round(time.Millisecond))
 		}
 	case unanswered:
 		h.failures++
 		if h.failures >= serverTripFailures && h.upLocked() {
 			h.back = make(chan struct{})
-			h.awaySince = time.Now()
+			h.awaySince = h.clock.Now()
 			h.delay = serverProbeFirstDelay
 			h.nextProbe = h.awaySince.Add(jitter(h.delay))
 			h.logger.Info("The API server does not answer; workers wait for it", "failedRequests", h.failures)
@@ -211,7 +225,7 @@ func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
 			h.mu.Unlock()
 			return func() {}, nil
 		}
-		now := time.Now()
+		now := h.clock.Now()
 		if !now.Before(h.nextProbe) {
 			h.delay = min(2*h.delay, serverProbeMaxDelay)
 			h.nextProbe = now.Add(jitter(h.delay))
@@ -224,7 +238,7 @@ func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
 		select {
 		case <-back:
 			return func() {}, nil
-		case <-time.After(turn):
+		case <-h.clock.After(turn):
 		case <-ctx.Done():
 			return func() {}, ctx.Err()
 		}
@@ -237,7 +251,7 @@ func (h *serverHealth) probed(seen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.seen == seen && !h.upLocked() {
-		h.nextProbe = time.Now()
+		h.nextProbe = h.clock.Now()
 	}
 }
 

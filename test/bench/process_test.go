@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samplecrd/network-controller/internal/apiserverproc"
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
@@ -235,31 +236,16 @@ func (c *controller) profileCPU(b *testing.B, d time.Duration, dir, name string)
 // killAPIServer kills the API server at once, as a crash or a lost node
 // would, rather than let it stop gracefully: a graceful stop takes long and
 // varying times to drain its requests, and the outage should start when
-// the benchmark says. envtest does not say which process is the API
-// server, so it is found by its certificate directory.
+// the benchmark says.
 func killAPIServer(b *testing.B) {
 	b.Helper()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
-		if err != nil {
-			continue
-		}
-		argv := strings.Split(string(cmdline), "\x00")
-		if filepath.Base(argv[0]) != "kube-apiserver" || !strings.Contains(string(cmdline), "--cert-dir="+certDir+"\x00") {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			b.Fatal(err)
-		}
-		// envtest notices the exit; Stop then only tidies up.
-		if err := plane.ControlPlane.APIServer.Stop(); err != nil {
-			b.Fatal(err)
-		}
-		return
+	if err := apiserverproc.KillByCertDir(certDir); err != nil {
+		b.Fatal(err)
 	}
-	b.Fatal("no kube-apiserver process with the benchmark's certificate directory")
+	// envtest notices the exit; Stop then only tidies up.
+	if err := plane.ControlPlane.APIServer.Stop(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // profileHeap fetches a heap profile from the controller (which must run
