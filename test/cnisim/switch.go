@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
@@ -122,8 +123,35 @@ func (s *Switch) Plug(node *Node, uplink string, mtu int) error {
 		if err != nil {
 			return err
 		}
-		return netlink.LinkSetUp(l)
+		if err := netlink.LinkSetUp(l); err != nil {
+			return err
+		}
+		return waitOperUp(uplink)
 	})
+}
+
+// operUpTimeout bounds how long Plug waits for the uplink's carrier. The
+// kernel reports a new link's operational state asynchronously, at most
+// about once a second per link, so "set up" is not yet "up".
+const operUpTimeout = 5 * time.Second
+
+// waitOperUp waits, in the calling thread's namespace, until the link
+// name's operational state is up.
+func waitOperUp(name string) error {
+	deadline := time.Now().Add(operUpTimeout)
+	for {
+		l, err := netlinksafe.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is %s, not up, %v after it was set up", name, l.Attrs().OperState, operUpTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Footprint describes everything the switch may leave behind; see
