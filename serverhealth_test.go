@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,8 +118,9 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	probes := make(chan struct{}, 100)
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var running sync.WaitGroup
 	for range workers {
-		go func() {
+		running.Go(func() {
 			for {
 				probed, err := h.wait(waitCtx)
 				if err != nil {
@@ -128,7 +130,7 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 				probed()
 				probes <- struct{}{}
 			}
-		}()
+		})
 	}
 	// Ten seconds away: delays of 100, 200, 400 ms and then 500 ms, give or
 	// take a fifth, are about 20 probes, not a retry per worker and step.
@@ -140,6 +142,10 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	if n := len(probes); n < 16 || n > 26 {
 		t.Errorf("%d probes in 10 s while the server was away, want about 20", n)
 	}
+	// Stop the probing workers first: their failing writes would count
+	// as the server gone again right after it answered.
+	cancel()
+	running.Wait()
 	h.observe(answered)
 	released := make(chan struct{})
 	go func() {
