@@ -27,7 +27,7 @@ k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl a
 	hack/k8s/install.sh
 
 .PHONY: cni-plugins
-cni-plugins: ## Build (once) the CNI reference plugins bridge, host-local, loopback and ptp.
+cni-plugins: ## Build (once) the CNI plugins bridge, host-local, loopback, macvlan, ptp and whereabouts.
 	hack/cni/install.sh
 
 .PHONY: test
@@ -54,12 +54,15 @@ test-e2e: ## The user's path with the real binaries: local control plane, contro
 # make run-local.
 NETWORK ?= example-network
 NAMESPACE ?= default
+# where whereabouts keeps its IPPools when NETWORK is a Macvlan Network
+WHEREABOUTS_NAMESPACE ?= kube-system
 KUBECONFIG ?= $(or $(LOCAL_DIR),$(CURDIR)/.local)/kubeconfig
 
 .PHONY: attach-demo
 attach-demo: ## Attach NETWORK (NAMESPACE, KUBECONFIG) to a simulated pod with the real plugins and show it (needs root).
 	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go run ./test/cnisim/attach-demo \
-		--kubeconfig "$(KUBECONFIG)" --namespace "$(NAMESPACE)" --network "$(NETWORK)"
+		--kubeconfig "$(KUBECONFIG)" --namespace "$(NAMESPACE)" --network "$(NETWORK)" \
+		--whereabouts-namespace "$(WHEREABOUTS_NAMESPACE)"
 
 .PHONY: verify
 verify: ## Generated code up to date, gofmt clean, go vet clean.
@@ -70,6 +73,10 @@ verify: ## Generated code up to date, gofmt clean, go vet clean.
 .PHONY: update
 update: ## Regenerate clients, deepcopy and the CRD from pkg/apis.
 	hack/update-codegen.sh
+
+.PHONY: fork-check
+fork-check: ## Fork a copy of HEAD with hack/fork (FORK_ARGS) in a temporary directory and run make verify test-unit there.
+	hack/fork-check.sh
 
 .PHONY: clean
 clean: ## Remove build output and the local control plane's state.

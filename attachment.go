@@ -34,11 +34,12 @@ func (e refusedError) Error() string { return e.err.Error() }
 func (e refusedError) Unwrap() error { return e.err }
 
 // newAttachment returns the NetworkAttachmentDefinition that realises
-// network: same name and namespace, the managed-by label that the attachment
-// informer selects on, a controller owner reference so the garbage collector
-// deletes it with the Network, and the rendered CNI configuration list.
-func newAttachment(network *samplecrdv1.Network, subnet netip.Prefix, gateway netip.Addr) (*nadv1.NetworkAttachmentDefinition, error) {
-	conflist, err := cni.Render(network.Namespace, network.Name, subnet, gateway)
+// network, whose spec parsed as spec: same name and namespace, the
+// managed-by label that the attachment informer selects on, a controller
+// owner reference so the garbage collector deletes it with the Network, and
+// the rendered CNI configuration list.
+func newAttachment(network *samplecrdv1.Network, spec cni.Network) (*nadv1.NetworkAttachmentDefinition, error) {
+	conflist, err := cni.RenderNetwork(spec.Named(network.Namespace, network.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -493,12 +493,12 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		return outcomeStale, nil
 	}
 
-	subnet, gateway, err := netspec.Parse(network.Spec.CIDR, network.Spec.Gateway)
+	spec, err := netspec.ParseSpec(network.Spec)
 	if err != nil {
 		return outcomeInvalid, c.reportInvalid(ctx, network, err)
 	}
 
-	reason, msg, err := c.permission(network, subnet)
+	reason, msg, err := c.permission(network, spec.Subnet)
 	if errors.Is(err, errNamespaceNotCached) {
 		logger.V(4).Info("Namespace not in the cache yet; its add event queues the Network again")
 		return outcomeStale, nil
@@ -510,14 +510,14 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		return outcomeConflict, c.reportLostRange(ctx, network, reason, msg)
 	}
 
-	if blocker, found := c.findBlocker(network, subnet); found {
+	if blocker, found := c.findBlocker(network, spec.Subnet); found {
 		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
 		return outcomeConflict, c.reportLostRange(ctx, network, samplecrdv1.ReasonCIDRConflict, msg)
 	}
 
-	desired, err := newAttachment(network, subnet, gateway)
+	desired, err := newAttachment(network, spec)
 	if err != nil {
-		// netspec.Parse accepted the spec, so this is a bug, not user input.
+		// netspec.ParseSpec accepted the spec, so this is a bug, not user input.
 		return outcomeError, fmt.Errorf("rendering the CNI configuration: %w", err)
 	}
 	changed, err := c.ensureAttachment(ctx, network, desired)

@@ -34,6 +34,7 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
@@ -84,27 +85,17 @@ func synced(n *samplecrdv1.Network) *samplecrdv1.Network {
 // ownedAttachment returns the attachment the controller wants for n.
 func ownedAttachment(t *testing.T, n *samplecrdv1.Network) *nadv1.NetworkAttachmentDefinition {
 	t.Helper()
-	subnet, gateway, err := parseSpec(n)
+	spec, err := netspec.ParseSpec(n.Spec)
 	if err != nil {
 		t.Fatalf("test Network %s is invalid: %v", n.Name, err)
 	}
-	nad, err := newAttachment(n, subnet, gateway)
+	nad, err := newAttachment(n, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nad.ResourceVersion = "1"
 	nad.UID = types.UID(n.Name + "-nad-uid")
 	return nad
-}
-
-// parseSpec parses a test Network's spec.
-func parseSpec(n *samplecrdv1.Network) (netip.Prefix, netip.Addr, error) {
-	subnet, err := netip.ParsePrefix(n.Spec.CIDR)
-	if err != nil {
-		return netip.Prefix{}, netip.Addr{}, err
-	}
-	gateway, err := netip.ParseAddr(n.Spec.Gateway)
-	return subnet, gateway, err
 }
 
 // foreignAttachment returns an attachment named like n that n does not

@@ -128,7 +128,7 @@ func TestAttachmentEventHandlers(t *testing.T) {
 	otherKind.OwnerReferences[0].Kind = "Deployment"
 	otherKind.OwnerReferences[0].APIVersion = "apps/v1"
 	otherGroup := owned.DeepCopy()
-	otherGroup.OwnerReferences[0].APIVersion = "example.com/v1"
+	otherGroup.OwnerReferences[0].APIVersion = "other." + samplecrdv1.GroupName + "/v1" // another group whatever this one is, also after hack/fork
 	notController := owned.DeepCopy()
 	notController.OwnerReferences[0].Controller = nil
 	staleUID := owned.DeepCopy()

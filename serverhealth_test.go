@@ -117,9 +117,10 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	const workers = 8
 	probes := make(chan struct{}, 100)
 	waitCtx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
+	defer cancel()
+	var running sync.WaitGroup
 	for range workers {
-		wg.Go(func() {
+		running.Go(func() {
 			for {
 				probed, err := h.wait(waitCtx)
 				if err != nil {
@@ -141,8 +142,10 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	if n := len(probes); n < 16 || n > 26 {
 		t.Errorf("%d probes in 10 s while the server was away, want about 20", n)
 	}
+	// Stop the probing workers first: their failing writes would count
+	// as the server gone again right after it answered.
 	cancel()
-	wg.Wait()
+	running.Wait()
 	h.observe(answered)
 	released := make(chan struct{})
 	go func() {

@@ -23,7 +23,7 @@ func clutter(m *metav1.ObjectMeta) {
 	m.Labels["team"] = "a"
 	m.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 1000)}
 	m.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl-client-side-apply", Operation: metav1.ManagedFieldsOperationUpdate}}
-	m.Finalizers = []string{"example.com/keep"}
+	m.Finalizers = []string{"finalizers.test/keep"}
 	m.GenerateName = "net-"
 }
 

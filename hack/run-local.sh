@@ -22,7 +22,7 @@ kubeconfig=$LOCAL_DIR/kubeconfig
 kubectl=("$BIN_DIR/kubectl" --kubeconfig "$kubeconfig")
 KUBECTL="${kubectl[*]}" hack/install-crds.sh >&2
 # Networks may only use the ranges an administrator allows their namespace.
-demo_allowance="192.168.0.0/16, 198.18.0.0/15, fd00::/8"
+demo_allowance="198.18.0.0/15, fd00::/8"
 "${kubectl[@]}" annotate --overwrite namespace default "networks.samplecrd.k8s.io/allowed-cidrs=$demo_allowance" >&2
 
 mkdir -p bin

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the CNI reference plugins pinned in hack/cni/go.mod (bridge,
-# host-local, loopback, ptp) into a cache directory outside the repo, unless
-# that directory already exists.
+# Builds the CNI plugins pinned in hack/cni/go.mod (the reference plugins
+# bridge, host-local, loopback, macvlan and ptp, and the whereabouts IPAM
+# plugin) into a cache directory outside the repo, unless that directory
+# already exists. whereabouts' CRDs (IPPool and friends, from its module's
+# doc/crds) are copied next to the binaries, into ../whereabouts-crds, for the
+# tests that install them into a control plane that lacks them.
 #
 # Prints ONLY the directory holding the plugins on stdout, so callers can do
 #   CNI_PLUGINS_DIR=$(hack/cni/install.sh)
@@ -16,11 +19,14 @@ die() { log "error: $*"; exit 1; }
 
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 MODULE=github.com/containernetworking/plugins
+WHEREABOUTS=github.com/k8snetworkplumbingwg/whereabouts
 
 # The plugins' version comes from go.mod itself, so bumping it there (and
 # `go mod tidy` in hack/cni) is the only change needed.
 VERSION=$(awk -v m="$MODULE" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
 [[ -n "$VERSION" ]] || die "cannot find the $MODULE version in $MODDIR/go.mod"
+WB_VERSION=$(awk -v m="$WHEREABOUTS" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
+[[ -n "$WB_VERSION" ]] || die "cannot find the $WHEREABOUTS version in $MODDIR/go.mod"
 
 # Any change to go.mod/go.sum gives a new directory, so stale binaries are never reused.
 MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
@@ -28,13 +34,18 @@ MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
 CACHE_ROOT=${NETWORK_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/network-controller}
 DEST=$CACHE_ROOT/cni-$VERSION-$MODHASH
 BIN=$DEST/bin
-PLUGINS=(bridge host-local loopback ptp)
+CRDS=$DEST/whereabouts-crds
+PLUGINS=(bridge host-local loopback macvlan ptp whereabouts)
+WB_CRDS=(whereabouts.cni.cncf.io_ippools.yaml whereabouts.cni.cncf.io_overlappingrangeipreservations.yaml whereabouts.cni.cncf.io_nodeslicepools.yaml)
 
 complete() {
 	local p
-	[[ -d "$BIN" ]] || return 1
+	[[ -d "$BIN" && -d "$CRDS" ]] || return 1
 	for p in "${PLUGINS[@]}"; do
 		[[ -x "$BIN/$p" ]] || return 1
+	done
+	for p in "${WB_CRDS[@]}"; do
+		[[ -f "$CRDS/$p" ]] || return 1
 	done
 }
 
@@ -55,7 +66,7 @@ if complete; then
 	exit 0
 fi
 # A directory left incomplete by hand is rebuilt; our own installs are atomic.
-rm -rf "$BIN"
+rm -rf "$BIN" "$CRDS"
 
 command -v go >/dev/null || die "go is not on PATH"
 
@@ -67,19 +78,35 @@ export GOWORK=off # a go.work above this directory must not take over
 # upstream's release build stamps it the same way.
 ldflags="-s -w -X $MODULE/pkg/utils/buildversion.BuildVersion=$VERSION"
 
-log "building the CNI plugins ${PLUGINS[*]} $VERSION into $BIN"
-log "(cold: about 15 s on 2 cores; with a warm Go build cache under 1 s)"
+log "building the CNI plugins ${PLUGINS[*]} ($MODULE $VERSION, $WHEREABOUTS $WB_VERSION) into $BIN"
+log "(cold: about 2 min on 2 cores, nearly all of it whereabouts and its Kubernetes client; with a warm Go build cache a few seconds)"
 start=$SECONDS
 go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 	"$MODULE/plugins/main/bridge" \
 	"$MODULE/plugins/ipam/host-local" \
 	"$MODULE/plugins/main/loopback" \
+	"$MODULE/plugins/main/macvlan" \
 	"$MODULE/plugins/main/ptp"
+# whereabouts' main package is .../cmd, which go build would name "cmd".
+go build -C "$MODDIR" -trimpath -ldflags "-s -w -X $WHEREABOUTS/pkg/version.Version=$WB_VERSION -X $WHEREABOUTS/pkg/version.ReleaseStatus=released" \
+	-o "$TMP/whereabouts" "$WHEREABOUTS/cmd"
 for p in "${PLUGINS[@]}"; do
 	[[ -x "$TMP/$p" ]] || die "build did not produce $p"
 done
 
-chmod 755 "$TMP" # mktemp made it 0700
+# The CRDs of the very whereabouts version built, from the module cache.
+WB_DIR=$(go -C "$MODDIR" list -m -f '{{.Dir}}' "$WHEREABOUTS")
+[[ -d "$WB_DIR/doc/crds" ]] || die "no doc/crds in $WB_DIR"
+CRDTMP=$(mktemp -d "$DEST/.crds.tmp.XXXXXX")
+trap 'rm -rf "$TMP" "$CRDTMP"' EXIT
+for c in "${WB_CRDS[@]}"; do
+	cp "$WB_DIR/doc/crds/$c" "$CRDTMP/" || die "whereabouts $WB_VERSION has no doc/crds/$c"
+done
+chmod 644 "$CRDTMP"/*.yaml # the module cache is read-only
+chmod 755 "$TMP" "$CRDTMP" # mktemp made them 0700
+# The CRDs go first: complete() checks both, and the binaries are what a
+# concurrent caller looks for.
+mv -T "$CRDTMP" "$CRDS"
 mv -T "$TMP" "$BIN"
 trap - EXIT
 log "built in $((SECONDS - start)) s"

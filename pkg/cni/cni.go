@@ -3,14 +3,25 @@
 //
 // A Network is a secondary network: a pod attached to it keeps its eth0,
 // routes and DNS from the cluster network and gets one more interface. So
-// the configuration installs no routes at all (no default route), and the
-// bridge does not masquerade: nothing leaves the node with the node's
-// address on the pod's behalf, no firewall rules are written on the node,
-// and the node needs nothing beyond the kernel's bridge and veth.
+// the configuration installs no routes at all (no default route) and
+// nothing masquerades: nothing leaves a node with the node's address on the
+// pod's behalf and no firewall rules are written on the nodes.
+//
+// Two modes (see samplecrdv1.NetworkMode):
+//   - Bridge: the reference bridge plugin with host-local IPAM. Each node
+//     has its own bridge and its own allocator, so the Network is an island
+//     per node; the node needs nothing beyond the kernel's bridge and veth.
+//   - Macvlan: the reference macvlan plugin on the node interface the
+//     Network names, with whereabouts IPAM, whose allocations are objects in
+//     the API server and so unique across the cluster. The Network spans
+//     every node whose uplink is on the same layer-2 network. Where
+//     whereabouts finds the API server (its kubeconfig) is the node's
+//     business: it lives in whereabouts' own configuration file on the node,
+//     not in the attachment, which is the same for every node.
 //
 // The output is built from Go structs with encoding/json so that it is always
 // well-formed JSON, and it is deterministic byte for byte so that the
-// controller can compare it with the stored ConfigMap and skip no-op updates.
+// controller can compare it with the stored attachment and skip no-op updates.
 package cni
 
 import (
@@ -20,6 +31,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
 // CNIVersion is the CNI specification version the configuration declares;
@@ -34,12 +49,62 @@ const maxIfName = 15
 // tell them from other interfaces on the node.
 const bridgePrefix = "cni"
 
+// MTU limits: Linux accepts 68 (the IPv4 minimum) to 65535 on the links the
+// plugins make; IPv6 needs at least 1280.
+const (
+	MinMTU     = 68
+	MinMTUIPv6 = 1280
+	MaxMTU     = 65535
+)
+
+// Network is what the configuration is rendered from: a Network's identity
+// and its validated spec.
+type Network struct {
+	// Namespace and Name identify the Network; they name the
+	// configuration list, the bridge and whereabouts' pools.
+	Namespace, Name string
+	// Mode is Bridge or Macvlan; empty means Bridge, the API's default.
+	Mode samplecrdv1.NetworkMode
+	// Subnet is spec.cidr, canonical.
+	Subnet netip.Prefix
+	// Gateway is spec.gateway; it is never handed to a pod.
+	Gateway netip.Addr
+	// Uplink is the node interface a Macvlan Network rides on; empty for
+	// Bridge.
+	Uplink string
+	// MTU is the pods' interfaces' MTU; 0 leaves it to the plugin.
+	MTU int
+	// Exclude are ranges inside Subnet never handed to a pod.
+	Exclude []netip.Prefix
+}
+
+// Named returns n as the Network namespace/name: a parsed spec
+// (netspec.ParseSpec) does not know whose it is.
+func (n Network) Named(namespace, name string) Network {
+	n.Namespace, n.Name = namespace, name
+	return n
+}
+
+// mode returns the Network's mode with the API's default applied.
+func (n Network) mode() samplecrdv1.NetworkMode {
+	if n.Mode == "" {
+		return samplecrdv1.NetworkModeBridge
+	}
+	return n.Mode
+}
+
 // confList is a CNI network configuration list. Field order here is the
 // order in the output.
+//
+// DisableCheck is set for Macvlan: whereabouts does not implement CHECK (it
+// fails it), and a runtime that checks a list runs CHECK on every plugin
+// in it, so with it unset every CHECK of a healthy pod would fail. The cost
+// is that macvlan's own CHECK is skipped too.
 type confList struct {
-	CNIVersion string         `json:"cniVersion"`
-	Name       string         `json:"name"`
-	Plugins    []bridgeConfig `json:"plugins"`
+	CNIVersion   string `json:"cniVersion"`
+	Name         string `json:"name"`
+	DisableCheck bool   `json:"disableCheck,omitempty"`
+	Plugins      []any  `json:"plugins"`
 }
 
 // bridgeConfig is the configuration of the reference "bridge" plugin.
@@ -54,6 +119,7 @@ type bridgeConfig struct {
 	Bridge    string    `json:"bridge"`
 	IsGateway bool      `json:"isGateway"`
 	IPMasq    bool      `json:"ipMasq"`
+	MTU       int       `json:"mtu,omitempty"`
 	IPAM      hostLocal `json:"ipam"`
 }
 
@@ -65,47 +131,110 @@ type hostLocal struct {
 	Ranges [][]ipamRange `json:"ranges"`
 }
 
-// ipamRange is one address range for host-local.
+// ipamRange is one address range for host-local. host-local has no list of
+// addresses to leave out, but a range set may hold several ranges of one
+// subnet with disjoint rangeStart..rangeEnd, which is how excluded ranges
+// are left out. It skips each range's gateway itself.
 type ipamRange struct {
-	Subnet  string `json:"subnet"`
-	Gateway string `json:"gateway"`
+	Subnet     string `json:"subnet"`
+	RangeStart string `json:"rangeStart,omitempty"`
+	RangeEnd   string `json:"rangeEnd,omitempty"`
+	Gateway    string `json:"gateway"`
 }
 
-// Render returns the CNI configuration list for the Network namespace/name
-// with the given subnet and gateway, as two-space indented JSON with a
-// trailing newline.
-//
-// The network name is namespace + "_" + name: an underscore cannot occur in
-// Kubernetes names, so distinct Networks get distinct names, and CNI allows
-// it in network names. The arguments are checked even though callers
-// normally pass the output of netspec.Parse, because a bad value here would
-// only surface later as a pod that cannot start on some node.
+// macvlanConfig is the configuration of the reference "macvlan" plugin.
+// Mode "bridge" lets the macvlan interfaces on one uplink reach each other
+// directly (the plugin's default, written out so that readers see it).
+type macvlanConfig struct {
+	Type   string      `json:"type"`
+	Master string      `json:"master"`
+	Mode   string      `json:"mode"`
+	MTU    int         `json:"mtu,omitempty"`
+	IPAM   whereabouts `json:"ipam"`
+}
+
+// whereabouts is the configuration of the whereabouts IPAM plugin. It has
+// no routes, for the reason hostLocal has none. It does not leave the
+// gateway out by itself, so the gateway is the first entry of Exclude.
+// NetworkName scopes its pools and reservations to this Network.
+type whereabouts struct {
+	Type        string   `json:"type"`
+	NetworkName string   `json:"network_name"`
+	Range       string   `json:"range"`
+	Gateway     string   `json:"gateway"`
+	Exclude     []string `json:"exclude"`
+}
+
+// Render returns the configuration list of a Bridge Network with no MTU
+// and no excluded ranges: RenderNetwork's shorthand for the common case.
 func Render(namespace, name string, subnet netip.Prefix, gateway netip.Addr) ([]byte, error) {
-	if err := checkNames(namespace, name); err != nil {
+	return RenderNetwork(Network{Namespace: namespace, Name: name, Subnet: subnet, Gateway: gateway})
+}
+
+// RenderNetwork returns the CNI configuration list for n, as two-space
+// indented JSON with a trailing newline.
+//
+// The list's name is namespace + "_" + name: an underscore cannot occur in
+// Kubernetes names, so distinct Networks get distinct names, and CNI allows
+// it in network names. The input is checked even though callers normally
+// pass what pkg/netspec accepted, because a bad value here would only
+// surface later as a pod that cannot start on some node.
+func RenderNetwork(n Network) ([]byte, error) {
+	if err := check(n); err != nil {
 		return nil, err
 	}
-	if err := checkAddresses(subnet, gateway); err != nil {
-		return nil, err
-	}
-	conf := confList{
-		CNIVersion: CNIVersion,
-		Name:       namespace + "_" + name,
-		Plugins: []bridgeConfig{{
+	conf := confList{CNIVersion: CNIVersion, Name: n.Namespace + "_" + n.Name}
+	switch n.mode() {
+	case samplecrdv1.NetworkModeBridge:
+		conf.Plugins = []any{bridgeConfig{
 			Type:      "bridge",
-			Bridge:    BridgeName(namespace, name),
+			Bridge:    BridgeName(n.Namespace, n.Name),
 			IsGateway: true,
 			IPMasq:    false,
-			IPAM: hostLocal{
-				Type:   "host-local",
-				Ranges: [][]ipamRange{{{Subnet: subnet.String(), Gateway: gateway.String()}}},
+			MTU:       n.MTU,
+			IPAM:      hostLocal{Type: "host-local", Ranges: [][]ipamRange{hostLocalRanges(n)}},
+		}}
+	case samplecrdv1.NetworkModeMacvlan:
+		exclude := []string{netip.PrefixFrom(n.Gateway, n.Gateway.BitLen()).String()}
+		for _, p := range n.Exclude {
+			exclude = append(exclude, p.String())
+		}
+		conf.DisableCheck = true
+		conf.Plugins = []any{macvlanConfig{
+			Type:   "macvlan",
+			Master: n.Uplink,
+			Mode:   "bridge",
+			MTU:    n.MTU,
+			IPAM: whereabouts{
+				Type:        "whereabouts",
+				NetworkName: NetworkName(n.Namespace, n.Name),
+				Range:       n.Subnet.String(),
+				Gateway:     n.Gateway.String(),
+				Exclude:     exclude,
 			},
-		}},
+		}}
 	}
 	out, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encoding CNI configuration: %w", err)
 	}
 	return append(out, '\n'), nil
+}
+
+// hostLocalRanges is the range set for a Bridge Network: the whole subnet
+// when nothing is excluded (exactly what earlier versions rendered, so
+// that upgrading rewrites no attachment), else one range per stretch of
+// host-local's addresses that no excluded range covers.
+func hostLocalRanges(n Network) []ipamRange {
+	gw := n.Gateway.String()
+	if len(n.Exclude) == 0 {
+		return []ipamRange{{Subnet: n.Subnet.String(), Gateway: gw}}
+	}
+	var out []ipamRange
+	for _, r := range subtract([]AddrRange{hostLocalUsable(n.Subnet)}, n.Exclude) {
+		out = append(out, ipamRange{Subnet: n.Subnet.String(), RangeStart: r.First.String(), RangeEnd: r.Last.String(), Gateway: gw})
+	}
+	return out
 }
 
 // BridgeName returns the Linux bridge interface name for the Network
@@ -115,8 +244,73 @@ func Render(namespace, name string, subnet netip.Prefix, gateway netip.Addr) ([]
 // restarts and replicas, and distinct for distinct Networks except with
 // negligible probability (48 bits).
 func BridgeName(namespace, name string) string {
+	return bridgePrefix + digest(namespace, name)
+}
+
+// NetworkName returns whereabouts' network_name for the Network
+// namespace/name: the same text as BridgeName, so that one identifier
+// names a Network on the nodes and in the API server. whereabouts names
+// its IPPool objects network_name + "-" + the range (cni562ef55a60e4-
+// 198.18.0.0-24) and its per-address reservations network_name + "-" +
+// the address, so it must be a valid Kubernetes name prefix: lower-case
+// letters and digits only, unlike namespace_name (underscore) or
+// namespace.name (too long: 63 + 253 bytes before the range is added).
+// Two Networks never share one, except with negligible probability, and
+// even then their pools differ, since Networks never overlap.
+func NetworkName(namespace, name string) string {
+	return bridgePrefix + digest(namespace, name)
+}
+
+// digest is the first 12 hex digits of the SHA-256 of "namespace/name".
+func digest(namespace, name string) string {
 	sum := sha256.Sum256([]byte(namespace + "/" + name))
-	return bridgePrefix + hex.EncodeToString(sum[:])[:maxIfName-len(bridgePrefix)]
+	return hex.EncodeToString(sum[:])[:maxIfName-len(bridgePrefix)]
+}
+
+// check refuses a Network that would render an invalid configuration or
+// one pkg/netspec would not have accepted.
+func check(n Network) error {
+	if err := checkNames(n.Namespace, n.Name); err != nil {
+		return err
+	}
+	if err := checkAddresses(n.Subnet, n.Gateway); err != nil {
+		return err
+	}
+	switch n.mode() {
+	case samplecrdv1.NetworkModeBridge:
+		if n.Uplink != "" {
+			return fmt.Errorf("a Bridge Network has no uplink, got %q", n.Uplink)
+		}
+	case samplecrdv1.NetworkModeMacvlan:
+		if !ValidIfName(n.Uplink) {
+			return fmt.Errorf("uplink %q is not a Linux interface name", n.Uplink)
+		}
+	default:
+		return fmt.Errorf("unknown mode %q", n.Mode)
+	}
+	if n.MTU != 0 && (n.MTU < MinMTU || n.MTU > MaxMTU || n.Subnet.Addr().Is6() && n.MTU < MinMTUIPv6) {
+		return fmt.Errorf("MTU %d is outside what Linux accepts for %s", n.MTU, n.Subnet)
+	}
+	for _, p := range n.Exclude {
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Is4() != n.Subnet.Addr().Is4() ||
+			!n.Subnet.Overlaps(p) || p.Bits() <= n.Subnet.Bits() {
+			return fmt.Errorf("excluded range %s is not a canonical range smaller than and inside %s", p, n.Subnet)
+		}
+	}
+	if len(Pool(n)) == 0 {
+		return fmt.Errorf("the excluded ranges and the gateway leave no address of %s for pods", n.Subnet)
+	}
+	return nil
+}
+
+// ValidIfName reports whether s is a name Linux accepts for an interface:
+// 1 to 15 bytes, none of them '/', ':', NUL or whitespace, and not "." or
+// "..", in valid UTF-8 as every string of the API is (JSON would turn
+// other bytes into U+FFFD). (The kernel also refuses byte 0xA0, which it counts as whitespace;
+// no interface can have such a name, so an uplink with one fails at attach
+// time like any uplink the node lacks.)
+func ValidIfName(s string) bool {
+	return len(s) >= 1 && len(s) <= maxIfName && utf8.ValidString(s) && s != "." && s != ".." && !strings.ContainsAny(s, "/:\x00\t\n\v\f\r ")
 }
 
 // checkNames refuses names that would make an invalid or ambiguous CNI
@@ -175,17 +369,46 @@ func checkAddresses(subnet netip.Prefix, gateway netip.Addr) error {
 	return nil
 }
 
-// Subnet returns the subnet a configuration list rendered by Render hands
-// addresses from. The controller uses it to tell whether an existing
+// pluginSection is the part of a rendered plugin that Subnet reads.
+type pluginSection struct {
+	Type string `json:"type"`
+	IPAM struct {
+		Ranges [][]struct {
+			Subnet string `json:"subnet"`
+		} `json:"ranges"`
+		Range string `json:"range"`
+	} `json:"ipam"`
+}
+
+// Subnet returns the subnet a configuration list rendered by RenderNetwork
+// hands addresses from. The controller uses it to tell whether an existing
 // attachment still serves the range its Network holds; it refuses anything
-// that is not a single-range list of the shape Render writes.
+// that is not a one-plugin list of a shape RenderNetwork writes.
 func Subnet(conflist []byte) (netip.Prefix, error) {
-	var conf confList
+	var conf struct {
+		Plugins []pluginSection `json:"plugins"`
+	}
 	if err := json.Unmarshal(conflist, &conf); err != nil {
 		return netip.Prefix{}, fmt.Errorf("decoding CNI configuration: %w", err)
 	}
-	if len(conf.Plugins) != 1 || len(conf.Plugins[0].IPAM.Ranges) != 1 || len(conf.Plugins[0].IPAM.Ranges[0]) != 1 {
-		return netip.Prefix{}, errors.New("not a single-range configuration list")
+	if len(conf.Plugins) != 1 {
+		return netip.Prefix{}, errors.New("not a one-plugin configuration list")
 	}
-	return netip.ParsePrefix(conf.Plugins[0].IPAM.Ranges[0][0].Subnet)
+	p := conf.Plugins[0]
+	switch p.Type {
+	case "bridge":
+		subnets := map[string]bool{}
+		for _, set := range p.IPAM.Ranges {
+			for _, r := range set {
+				subnets[r.Subnet] = true
+			}
+		}
+		if len(p.IPAM.Ranges) != 1 || len(subnets) != 1 {
+			return netip.Prefix{}, errors.New("not a single-subnet bridge configuration")
+		}
+		return netip.ParsePrefix(p.IPAM.Ranges[0][0].Subnet)
+	case "macvlan":
+		return netip.ParsePrefix(p.IPAM.Range)
+	}
+	return netip.Prefix{}, fmt.Errorf("plugin type %q is not one this controller renders", p.Type)
 }

@@ -1,5 +1,4 @@
-// Package netspec validates the spec of a Network resource (spec.cidr and
-// spec.gateway).
+// Package netspec validates the spec of a Network resource.
 //
 // The rules and messages mirror the CEL validation rules in the Network CRD,
 // which use the Kubernetes CEL IP/CIDR library (isCIDR, isIP, cidr(), ip()).
@@ -9,6 +8,12 @@
 // enforce them, and because it must never render a CNI configuration from a
 // bad spec. Keeping the same text on both sides means users see one message
 // for one mistake, whichever side caught it.
+//
+// One rule has no CEL twin: that spec.excludeRanges and spec.gateway leave
+// at least one address for pods (MsgExcludeLeavesNoAddress). Counting what
+// a set of ranges leaves of another is beyond a CEL rule of sensible cost;
+// the controller reports it as InvalidSpec instead of rendering an
+// attachment on which every pod would fail to start.
 package netspec
 
 import (
@@ -24,7 +29,21 @@ const (
 	FieldCIDR = "spec.cidr"
 	// FieldGateway is the path of the gateway field of a Network.
 	FieldGateway = "spec.gateway"
+	// FieldMode is the path of the mode field of a Network.
+	FieldMode = "spec.mode"
+	// FieldUplink is the path of the uplink field of a Network.
+	FieldUplink = "spec.uplink"
+	// FieldMTU is the path of the MTU field of a Network.
+	FieldMTU = "spec.mtu"
+	// FieldExcludeRanges is the path of the excluded ranges of a Network;
+	// one entry's is FieldExcludeRanges + "[i]".
+	FieldExcludeRanges = "spec.excludeRanges"
 )
+
+// MaxExcludeRanges is the most excluded ranges a Network may have: enough
+// for the routers and static hosts of a subnet, and a bound on the cost of
+// the CEL rules that look at each of them.
+const MaxExcludeRanges = 16
 
 // Violation messages. They are exported because the CRD's CEL rules carry the
 // same text and a test elsewhere compares the two; change both together.
@@ -62,13 +81,70 @@ const (
 	// MsgGatewayBroadcast is reported when an IPv4 gateway is the broadcast
 	// address (all host bits one) of a subnet that has one (prefix < /31).
 	MsgGatewayBroadcast = "must not be the broadcast address of spec.cidr"
+
+	// MsgModeUnsupported is reported when spec.mode is not one of the
+	// modes the controller renders. The API server's enum check says
+	// `Unsupported value: "X": supported values: ...`, which contains it.
+	MsgModeUnsupported = `supported values: "Bridge", "Macvlan"`
+	// MsgUplinkRequired is reported when a Macvlan Network names no
+	// uplink: macvlan interfaces need a node interface to ride on.
+	MsgUplinkRequired = "is required when spec.mode is Macvlan: it names the node interface the Network rides on, such as eth1"
+	// MsgUplinkForbidden is reported when a Bridge Network names an
+	// uplink, which it would ignore.
+	MsgUplinkForbidden = "must not be set when spec.mode is Bridge: a Bridge Network makes its own bridge on each node"
+	// MsgUplinkInvalid is reported when spec.uplink is not a name Linux
+	// accepts for an interface, so no node can have it.
+	MsgUplinkInvalid = "must be a Linux interface name: 1 to 15 bytes, no '/', ':' or whitespace, and not '.' or '..'"
+	// MsgMTURange is reported when spec.mtu is outside what Linux accepts.
+	MsgMTURange = "must be between 68 and 65535, the MTUs Linux accepts"
+	// MsgMTUIPv6 is reported when an IPv6 Network's MTU is below IPv6's
+	// minimum link MTU, on which the kernel turns IPv6 off.
+	MsgMTUIPv6 = "must be at least 1280 in an IPv6 Network, the smallest MTU IPv6 allows"
+	// MsgTooManyExcludeRanges is reported when spec.excludeRanges has more
+	// than MaxExcludeRanges entries. The API server's maxItems check says
+	// "Too many: N: must have at most 16 items", which contains it.
+	MsgTooManyExcludeRanges = "must have at most 16 items"
+	// MsgExcludeInvalid is reported for an entry of spec.excludeRanges that
+	// is not a CIDR.
+	MsgExcludeInvalid = "must be an IPv4 or IPv6 CIDR such as 198.18.0.128/25 or fd00:10::/120"
+	// MsgExcludeNotCanonical is reported for an entry with host bits set
+	// or in a non-canonical spelling, which would hide what it excludes.
+	MsgExcludeNotCanonical = "must be in canonical form with all host bits zero, e.g. 198.18.0.128/25 rather than 198.18.0.129/25"
+	// MsgExcludeFamily is reported when an entry is of the other IP family.
+	MsgExcludeFamily = "must all be of the same IP family as spec.cidr"
+	// MsgExcludeOutside is reported when an entry is not inside spec.cidr,
+	// where it could exclude nothing.
+	MsgExcludeOutside = "must all be inside spec.cidr"
+	// MsgExcludeWhole is reported when an entry is spec.cidr itself.
+	MsgExcludeWhole = "must each be smaller than spec.cidr: excluding all of it leaves no address for pods"
+	// MsgExcludeLeavesNoAddress is reported when the entries together,
+	// with the gateway and the addresses the IPAM keeps back, cover every
+	// address of spec.cidr. The one rule without a CEL twin (see the
+	// package comment).
+	MsgExcludeLeavesNoAddress = "leave no address for pods: with spec.gateway and the subnet's first and last addresses they cover all of spec.cidr"
+
+	// MsgImmutable is reported when spec.mode or spec.uplink changes:
+	// pods are attached to interfaces that the old values made.
+	MsgImmutable = "is immutable: create a new Network to change it"
+	// MsgMacvlanCIDRImmutable is reported when a Macvlan Network's CIDR
+	// changes: whereabouts' allocations are cluster-wide and outlive the
+	// change, so pods on every node would keep addresses of the old range.
+	MsgMacvlanCIDRImmutable = "is immutable in a Macvlan Network: pods on every node may hold addresses from it; create a new Network instead"
+	// MsgMacvlanGatewayImmutable is reported when a Macvlan Network's
+	// gateway changes: a pod may already hold the new gateway address.
+	MsgMacvlanGatewayImmutable = "is immutable in a Macvlan Network: a pod may already hold the new address; create a new Network instead"
+	// MsgMacvlanExcludeImmutable is reported when a Macvlan Network's
+	// excluded ranges change: pods may hold addresses in a newly excluded
+	// range, which whereabouts would not take back.
+	MsgMacvlanExcludeImmutable = "is immutable in a Macvlan Network: pods may already hold addresses in a new range; create a new Network instead"
 )
 
 // Violation is one failed rule on one field. It is a value rather than an
 // error so that callers can report every problem at once (for example in a
 // status condition) instead of only the first.
 type Violation struct {
-	// Field is the path of the offending field, FieldCIDR or FieldGateway.
+	// Field is the path of the offending field, one of the Field
+	// constants or, for one excluded range, FieldExcludeRanges + "[i]".
 	Field string
 	// Message is one of the Msg constants.
 	Message string
@@ -86,8 +162,8 @@ func (v Violation) Error() string {
 	return v.String()
 }
 
-// Validate checks a Network spec and returns every violation, nil when the
-// spec is valid. Violations come in a fixed order: those of spec.cidr, then
+// Validate checks spec.cidr and spec.gateway alone (ValidateSpec checks a
+// whole spec) and returns every violation, nil when they are valid. Violations come in a fixed order: those of spec.cidr, then
 // those of spec.gateway, then the cross-field ones, so that the output is
 // deterministic and stable for status updates.
 //
@@ -107,19 +183,25 @@ func Validate(cidr, gateway string) []Violation {
 	return out
 }
 
-// Parse validates a Network spec and returns its subnet (canonical, host bits
-// zero) and gateway. When the spec is invalid the error lists every violation
+// Parse validates spec.cidr and spec.gateway alone (ParseSpec parses a
+// whole spec) and returns the subnet (canonical, host bits zero) and
+// gateway. When the spec is invalid the error lists every violation
 // joined with "; ", so a single error string still tells the whole story.
 func Parse(cidr, gateway string) (netip.Prefix, netip.Addr, error) {
 	if vs := Validate(cidr, gateway); len(vs) > 0 {
-		msgs := make([]string, len(vs))
-		for i, v := range vs {
-			msgs[i] = v.String()
-		}
-		return netip.Prefix{}, netip.Addr{}, errors.New(strings.Join(msgs, "; "))
+		return netip.Prefix{}, netip.Addr{}, joined(vs)
 	}
 	// Validate succeeded, so both parse and the prefix is canonical.
 	return netip.MustParsePrefix(cidr), netip.MustParseAddr(gateway), nil
+}
+
+// joined is the error that lists vs, in order, joined with "; ".
+func joined(vs []Violation) error {
+	msgs := make([]string, len(vs))
+	for i, v := range vs {
+		msgs[i] = v.String()
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // ParseCIDR returns the subnet when spec.cidr alone is valid and canonical.

@@ -10,10 +10,14 @@ import (
 )
 
 // confList loads conflist for this node's plugins: host-local's dataDir
-// is the node's temporary directory.
+// is the node's temporary directory, and whereabouts reads the node's flat
+// configuration file (see UseWhereabouts).
 func (n *Node) confList(conflist []byte) (*libcni.NetworkConfigList, error) {
 	b, err := WithDataDir(conflist, n.ipamDir())
 	if err != nil {
+		return nil, err
+	}
+	if b, err = WithWhereaboutsConfig(b, n.whereaboutsConf()); err != nil {
 		return nil, err
 	}
 	list, err := libcni.ConfListFromBytes(b)
@@ -31,6 +35,38 @@ func (n *Node) confList(conflist []byte) (*libcni.NetworkConfigList, error) {
 // NetworkAttachmentDefinition) becomes a list of that one plugin, as
 // runtimes treat it.
 func WithDataDir(conflist []byte, dir string) ([]byte, error) {
+	return editIPAM(conflist, func(ipam map[string]any) error {
+		if ipam["type"] == "host-local" {
+			ipam["dataDir"] = dir
+		}
+		return nil
+	})
+}
+
+// WithWhereaboutsConfig returns conflist with ipam.configuration_path set
+// to path in every plugin whose IPAM is whereabouts: the node's flat
+// configuration file, which a real node has at whereabouts' default
+// /etc/cni/net.d/whereabouts.d/whereabouts.conf, and which names the
+// kubeconfig whereabouts reaches the API server with. Without a path, a
+// configuration that uses whereabouts is refused: whereabouts would read
+// the machine's own files. Nothing else changes.
+func WithWhereaboutsConfig(conflist []byte, path string) ([]byte, error) {
+	return editIPAM(conflist, func(ipam map[string]any) error {
+		if ipam["type"] != "whereabouts" {
+			return nil
+		}
+		if path == "" {
+			return errors.New("a whereabouts configuration on a node without whereabouts' configuration file (see Node.UseWhereabouts)")
+		}
+		ipam["configuration_path"] = path
+		return nil
+	})
+}
+
+// editIPAM decodes conflist (numbers keep their exact text; a single
+// configuration becomes a list), applies edit to every plugin's ipam
+// section and encodes it again.
+func editIPAM(conflist []byte, edit func(ipam map[string]any) error) ([]byte, error) {
 	var list map[string]any
 	dec := json.NewDecoder(bytes.NewReader(conflist))
 	dec.UseNumber()
@@ -49,8 +85,10 @@ func WithDataDir(conflist []byte, dir string) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("CNI configuration list: plugin %d is not an object", i)
 		}
-		if ipam, ok := plugin["ipam"].(map[string]any); ok && ipam["type"] == "host-local" {
-			ipam["dataDir"] = dir
+		if ipam, ok := plugin["ipam"].(map[string]any); ok {
+			if err := edit(ipam); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return json.Marshal(list)

@@ -72,3 +72,30 @@ func TestWithDataDirTurnsASingleConfigurationIntoAList(t *testing.T) {
 		t.Errorf("WithDataDir gives\n%s\nwant\n%s", got, want)
 	}
 }
+
+// whereabouts reads its node's flat configuration file, which names its
+// kubeconfig; in a simulated node that file is in the node's directory,
+// and nothing else of the configuration changes. Without one, a
+// configuration that uses whereabouts is refused rather than let it read
+// the machine's /etc/cni/net.d.
+func TestWithWhereaboutsConfigPointsWhereaboutsAtTheNodesFile(t *testing.T) {
+	in := `{"cniVersion":"1.0.0","name":"n","plugins":[` +
+		`{"type":"macvlan","master":"eth1","mtu":9000,"ipam":{"type":"whereabouts","range":"198.18.0.0/24","configuration_path":"/etc/elsewhere"}},` +
+		`{"type":"bridge","ipam":{"type":"host-local"}}]}`
+	got, err := cnisim.WithWhereaboutsConfig([]byte(in), "/tmp/d/whereabouts.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"cniVersion":"1.0.0","name":"n","plugins":[` +
+		`{"ipam":{"configuration_path":"/tmp/d/whereabouts.conf","range":"198.18.0.0/24","type":"whereabouts"},"master":"eth1","mtu":9000,"type":"macvlan"},` +
+		`{"ipam":{"type":"host-local"},"type":"bridge"}]}`
+	if string(got) != want {
+		t.Errorf("WithWhereaboutsConfig gives\n%s\nwant\n%s", got, want)
+	}
+	if _, err := cnisim.WithWhereaboutsConfig([]byte(in), ""); err == nil {
+		t.Error("a whereabouts configuration was accepted for a node without whereabouts' file")
+	}
+	if _, err := cnisim.WithWhereaboutsConfig([]byte(`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipam":{"type":"host-local"}}]}`), ""); err != nil {
+		t.Errorf("a configuration without whereabouts needs no whereabouts file: %v", err)
+	}
+}

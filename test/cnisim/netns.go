@@ -3,6 +3,7 @@ package cnisim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,8 +34,10 @@ type Namespace struct {
 
 	handle ns.NetNS
 
-	mu      sync.Mutex
-	servers []*Server
+	mu sync.Mutex
+	// closers are the namespace's listening sockets (servers, forwarders),
+	// closed before it is removed.
+	closers []io.Closer
 	removed bool
 }
 
@@ -98,10 +101,10 @@ func (n *Namespace) Do(f func() error) error {
 	return n.handle.Do(func(ns.NetNS) error { return f() })
 }
 
-// remove closes the namespace's servers and its handle, then unmounts it.
+// remove closes the namespace's sockets and its handle, then unmounts it.
 // Once the last reference is gone the kernel destroys the namespace and
 // every interface in it; a veth whose other end was in it goes as well.
-// Servers are closed first because a socket, too, keeps its namespace alive.
+// Sockets are closed first because a socket, too, keeps its namespace alive.
 func (n *Namespace) remove() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -110,10 +113,10 @@ func (n *Namespace) remove() error {
 	}
 	n.removed = true
 	var errs []error
-	for _, s := range n.servers {
-		errs = append(errs, s.Close())
+	for _, c := range n.closers {
+		errs = append(errs, c.Close())
 	}
-	n.servers = nil
+	n.closers = nil
 	errs = append(errs, n.handle.Close())
 	errs = append(errs, unmountAndRemove(n.Path))
 	return errors.Join(errs...)

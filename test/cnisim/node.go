@@ -20,9 +20,10 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Plugins are the reference plugins a Node runs: bridge and host-local for
-// the Networks, loopback and ptp (with host-local) for every pod.
-var Plugins = []string{"bridge", "host-local", "loopback", "ptp"}
+// Plugins are the plugins a Node runs: bridge and host-local for Bridge
+// Networks, macvlan and whereabouts for Macvlan Networks, loopback and ptp
+// (with host-local) for every pod.
+var Plugins = []string{"bridge", "host-local", "loopback", "macvlan", "ptp", "whereabouts"}
 
 // Options configure a Node.
 type Options struct {
@@ -43,9 +44,10 @@ type Node struct {
 	cni       *libcni.CNIConfig
 	watchdog  *watchdog
 
-	mu     sync.Mutex
-	pods   []*Pod
-	closed bool
+	mu          sync.Mutex
+	pods        []*Pod
+	closed      bool
+	whereabouts string // the flat configuration file, once UseWhereabouts ran
 }
 
 // New creates a node: it snapshots the machine's network namespace, starts

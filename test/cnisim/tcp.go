@@ -51,17 +51,25 @@ func (n *Namespace) ServeTCP(ctx context.Context, addr netip.AddrPort) (*Server,
 		return nil, fmt.Errorf("listening on %s in %s: %w", addr, n.Name, err)
 	}
 	s := &Server{ln: ln, greeting: n.Name + " " + ln.Addr().String()}
-	n.mu.Lock()
-	if n.removed {
-		n.mu.Unlock()
+	if err := n.own(s); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("namespace %s is removed", n.Name)
+		return nil, err
 	}
-	n.servers = append(n.servers, s)
-	n.mu.Unlock()
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
+}
+
+// own makes c the namespace's to close on removal, unless it is removed
+// already.
+func (n *Namespace) own(c io.Closer) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.removed {
+		return fmt.Errorf("namespace %s is removed", n.Name)
+	}
+	n.closers = append(n.closers, c)
+	return nil
 }
 
 // serve answers connections until the listener closes.

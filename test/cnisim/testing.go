@@ -84,3 +84,28 @@ func CanCreateNamespaces() error {
 	f.Close()
 	return permission(os.Remove(f.Name()))
 }
+
+// NewSwitchForTest returns a Switch for a test, closed at the end of the
+// test and then checked with Footprint.Leftovers, like NewForTest's node.
+// Ask for it before the nodes plugged into it, so that it is closed after
+// them. It applies PluginsDirForTest's rule first.
+func NewSwitchForTest(t testing.TB) *Switch {
+	t.Helper()
+	PluginsDirForTest(t)
+	s, err := NewSwitch()
+	if err != nil {
+		t.Fatalf("cnisim: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("cnisim: closing the switch: %v", err)
+		}
+		if err := s.Footprint().Leftovers(); err != nil {
+			t.Errorf("cnisim: %v", err)
+			if err := s.Footprint().Clean(); err != nil {
+				t.Errorf("cnisim: cleaning up after the switch: %v", err)
+			}
+		}
+	})
+	return s
+}

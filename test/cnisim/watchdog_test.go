@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,8 +25,12 @@ import (
 // TestWatchdogCleansUpAfterTheOwnerIsKilled kills.
 const ownerEnv = "CNISIM_TEST_OWNER"
 
-// footprintLine starts the line on which the owner reports its footprint.
-const footprintLine = "footprint: "
+// footprintLine starts the line on which the owner reports its node's
+// footprint, switchLine the one with its switch's.
+const (
+	footprintLine = "footprint: "
+	switchLine    = "switch footprint: "
+)
 
 // cleanupBound is how long the watchdog may take once its owner is dead.
 const cleanupBound = 10 * time.Second
@@ -38,7 +44,9 @@ func TestMain(m *testing.M) {
 
 // runOwner sets up a node and a pod with the Network attached, holding a
 // listening socket in the pod (which alone would keep its namespace
-// alive), prints the node's footprint and waits to be killed.
+// alive), and a switch the node is plugged into, with a forwarder in the
+// node (another such socket); it prints both footprints and waits to be
+// killed.
 func runOwner() int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "owner:", err); return 1 }
 	node, err := cnisim.New(cnisim.Options{PluginsDir: os.Getenv(cnisim.PluginsDirEnv)})
@@ -62,7 +70,23 @@ func runOwner() int {
 	if _, err := pod.ServeTCP(ctx, netip.AddrPortFrom(a.Addrs()[0].Addr(), 0)); err != nil {
 		return fail(err)
 	}
-	b, err := json.Marshal(node.Footprint())
+	sw, err := cnisim.NewSwitch()
+	if err != nil {
+		return fail(err)
+	}
+	defer sw.Close() // only if something below fails
+	if err := sw.Plug(node, "eth1", 0); err != nil {
+		return fail(err)
+	}
+	if _, err := node.Forward(ctx, netip.MustParseAddrPort("127.0.0.1:6443"), "127.0.0.1:1"); err != nil {
+		return fail(err)
+	}
+	b, err := json.Marshal(sw.Footprint())
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Printf("%s%s\n", switchLine, b)
+	b, err = json.Marshal(node.Footprint())
 	if err != nil {
 		return fail(err)
 	}
@@ -73,15 +97,18 @@ func runOwner() int {
 }
 
 // An owner killed with SIGKILL runs no Close and no deferred code; its
-// watchdog must still remove the namespaces (and with them the bridge and
-// veths), the temporary directory and itself, within cleanupBound.
+// watchdogs must still remove the namespaces (and with them the bridges,
+// veths and uplinks), the temporary directories and themselves, within
+// cleanupBound; the forwarder, a socket of the owner, dies with it.
 func TestWatchdogCleansUpAfterTheOwnerIsKilled(t *testing.T) {
 	dir := cnisim.PluginsDirForTest(t)
-	owner, footprint := startOwner(t, dir)
+	owner, footprint, switchFootprint := startOwner(t, dir)
 	// Should the watchdog fail, this test must not leave its work behind.
 	t.Cleanup(func() {
-		if err := footprint.Clean(); err != nil {
-			t.Error(err)
+		for _, f := range []cnisim.Footprint{footprint, switchFootprint} {
+			if err := f.Clean(); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 
@@ -89,8 +116,13 @@ func TestWatchdogCleansUpAfterTheOwnerIsKilled(t *testing.T) {
 	if len(mounted) != 2 {
 		t.Fatalf("the owner has namespaces %v, want its node and its pod", mounted)
 	}
-	if footprint.Leftovers() == nil {
-		t.Fatal("Leftovers sees nothing while the owner's node exists, so it could not see leftovers either")
+	if mounted, _ := filepath.Glob(filepath.Join(switchFootprint.NetnsDir, switchFootprint.Prefix+"*")); len(mounted) != 1 {
+		t.Fatalf("the owner has switch namespaces %v, want one", mounted)
+	}
+	for _, f := range []cnisim.Footprint{footprint, switchFootprint} {
+		if f.Leftovers() == nil {
+			t.Fatal("Leftovers sees nothing while the owner's node and switch exist, so it could not see leftovers either")
+		}
 	}
 
 	if err := owner.Process.Kill(); err != nil {
@@ -99,7 +131,7 @@ func TestWatchdogCleansUpAfterTheOwnerIsKilled(t *testing.T) {
 	_ = owner.Wait()
 	killed := time.Now()
 	for {
-		err := footprint.Leftovers()
+		err := errors.Join(footprint.Leftovers(), switchFootprint.Leftovers())
 		if err == nil {
 			t.Logf("clean %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
 			return
@@ -114,7 +146,7 @@ func TestWatchdogCleansUpAfterTheOwnerIsKilled(t *testing.T) {
 // startOwner starts this test binary as the owner and reads its footprint.
 // The owner dies with this process (Pdeathsig), and then its watchdog
 // cleans up after both.
-func startOwner(t *testing.T, pluginsDir string) (*exec.Cmd, cnisim.Footprint) {
+func startOwner(t *testing.T, pluginsDir string) (*exec.Cmd, cnisim.Footprint, cnisim.Footprint) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), ownerEnv+"=1", cnisim.PluginsDirEnv+"="+pluginsDir)
@@ -125,33 +157,49 @@ func startOwner(t *testing.T, pluginsDir string) (*exec.Cmd, cnisim.Footprint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the forking thread ends, not this process, and
+	// Go ends the threads this package's namespace code leaves locked:
+	// fork from a locked thread that lives until the test ends.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		<-t.Context().Done()
+	}()
+	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string, 1)
+	lines := make(chan [2]string, 1)
 	go func() {
+		var sw string
 		s := bufio.NewScanner(stdout)
 		for s.Scan() {
+			if strings.HasPrefix(s.Text(), switchLine) {
+				sw = strings.TrimPrefix(s.Text(), switchLine)
+			}
 			if strings.HasPrefix(s.Text(), footprintLine) {
-				lines <- strings.TrimPrefix(s.Text(), footprintLine)
+				lines <- [2]string{strings.TrimPrefix(s.Text(), footprintLine), sw}
 				return
 			}
 		}
 		close(lines)
 	}()
-	var footprint cnisim.Footprint
+	var footprint, switchFootprint cnisim.Footprint
 	select {
 	case line, ok := <-lines:
 		if !ok {
 			_ = cmd.Wait()
 			t.Fatalf("the owner exited without a footprint: %s", stderr.String())
 		}
-		if err := json.Unmarshal([]byte(line), &footprint); err != nil {
+		if err := json.Unmarshal([]byte(line[0]), &footprint); err != nil {
 			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(line[1]), &switchFootprint); err != nil {
+			t.Fatalf("switch footprint %q: %v", line[1], err)
 		}
 	case <-time.After(time.Minute):
 		t.Fatalf("no footprint from the owner within a minute: %s", stderr.String())
 	}
-	return cmd, footprint
+	return cmd, footprint, switchFootprint
 }

@@ -179,7 +179,7 @@ func (c *localCluster) kubectlAs(kubeconfig, stdin string, args ...string) (stri
 }
 
 // testAllowance is the address ranges the tests' namespaces may use.
-const testAllowance = "10.0.0.0/8, 192.168.0.0/16, 198.18.0.0/15, fd00::/8"
+const testAllowance = "10.0.0.0/8, 198.18.0.0/15, fd00::/8"
 
 // newNamespace creates a namespace for a test, allowed testAllowance. Cleanup deletes its Networks
 // first, since their CIDR claims are cluster-wide and would otherwise last

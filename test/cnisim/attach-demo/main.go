@@ -12,10 +12,17 @@
 //
 // It needs root and the plugins: --plugins-dir, default $CNI_PLUGINS_DIR
 // (make attach-demo sets it from hack/cni/install.sh).
+//
+// A Macvlan Network spans nodes, so for one the demo makes two nodes whose
+// uplinks (named as the configuration's master) meet on a switch, with a
+// pod on each, and shows that they reach each other. whereabouts on the
+// nodes keeps its allocations in the cluster of --kubeconfig, in the
+// namespace --whereabouts-namespace; that cluster needs whereabouts' CRDs.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +52,7 @@ var nadResource = schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version:
 // options are the command's flags.
 type options struct {
 	kubeconfig, namespace, network, file, pluginsDir, ifName string
+	ipamNamespace                                            string
 	hold                                                     bool
 }
 
@@ -57,6 +65,7 @@ func main() {
 	flag.StringVar(&o.pluginsDir, "plugins-dir", os.Getenv(cnisim.PluginsDirEnv), "directory of the CNI plugins (hack/cni/install.sh prints it)")
 	flag.StringVar(&o.ifName, "interface", "net1", "the pod's interface for the Network")
 	flag.BoolVar(&o.hold, "hold", false, "keep the pod attached until Ctrl-C, to look around with ip -n")
+	flag.StringVar(&o.ipamNamespace, "whereabouts-namespace", "kube-system", "for a Macvlan Network: where whereabouts keeps its IPPools in the --kubeconfig cluster")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "attach-demo:", err)
@@ -77,6 +86,9 @@ func run(o options) error {
 
 	if o.pluginsDir == "" {
 		return errors.New("no CNI plugins: give --plugins-dir or set " + cnisim.PluginsDirEnv + " to the directory hack/cni/install.sh prints")
+	}
+	if master := macvlanMaster(conf); master != "" {
+		return runSpanning(ctx, stop, conf, master, o)
 	}
 	node, err := cnisim.New(cnisim.Options{PluginsDir: o.pluginsDir, Stderr: os.Stderr})
 	if err != nil {
@@ -191,4 +203,122 @@ func report(ctx context.Context, node *cnisim.Node, pod *cnisim.Pod, att *cnisim
 		}
 		fmt.Printf("gateway %s: answers TCP from the pod's %s\n", gw, reply.Local.Addr())
 	}
+}
+
+// macvlanMaster returns the uplink of a configuration whose plugin is
+// macvlan, "" for any other.
+func macvlanMaster(conf []byte) string {
+	var list struct {
+		Plugins []struct {
+			Type   string `json:"type"`
+			Master string `json:"master"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(conf, &list) != nil || len(list.Plugins) != 1 || list.Plugins[0].Type != "macvlan" {
+		return ""
+	}
+	return list.Plugins[0].Master
+}
+
+// runSpanning is run for a Macvlan Network: two nodes on a switch, their
+// uplinks named master, a pod on each; it shows what each pod gets and
+// that they reach each other, then detaches and removes everything.
+func runSpanning(ctx context.Context, stop func(), conf []byte, master string, o options) error {
+	if o.kubeconfig == "" {
+		return errors.New("a Macvlan Network's whereabouts needs the cluster: give --kubeconfig")
+	}
+	sw, err := cnisim.NewSwitch()
+	if err != nil {
+		return err
+	}
+	var nodes []*cnisim.Node
+	cleanup := func(err error) error {
+		stop()
+		footprints := []cnisim.Footprint{sw.Footprint()}
+		for _, n := range nodes {
+			footprints = append(footprints, n.Footprint())
+			err = errors.Join(err, n.Close())
+		}
+		err = errors.Join(err, sw.Close())
+		for _, f := range footprints {
+			err = errors.Join(err, f.Leftovers())
+		}
+		if err == nil {
+			fmt.Printf("\nremoved the switch's and the nodes' namespaces and directories; nothing is left\n")
+		}
+		return err
+	}
+	for range 2 {
+		n, err := cnisim.New(cnisim.Options{PluginsDir: o.pluginsDir, Stderr: os.Stderr})
+		if err != nil {
+			return cleanup(err)
+		}
+		nodes = append(nodes, n)
+		if err := sw.Plug(n, master, 0); err != nil {
+			return cleanup(err)
+		}
+		if err := n.UseWhereabouts(ctx, o.kubeconfig, o.ipamNamespace); err != nil {
+			return cleanup(err)
+		}
+	}
+	return cleanup(demoSpanning(ctx, nodes, conf, o))
+}
+
+// demoSpanning attaches conf to pod demo-a on the first node and demo-b on
+// the second, shows them, tries TCP both ways over the Network, and
+// detaches.
+func demoSpanning(ctx context.Context, nodes []*cnisim.Node, conf []byte, o options) error {
+	type attached struct {
+		pod *cnisim.Pod
+		att *cnisim.Attachment
+	}
+	var pods []attached
+	defer func() {
+		// DEL runs even after Ctrl-C, as a runtime's would; whereabouts
+		// frees the addresses in the cluster.
+		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, p := range pods {
+			if err := p.att.Detach(delCtx); err != nil {
+				fmt.Printf("DEL on %s: %v\n", p.pod.PodName, err)
+			} else {
+				fmt.Printf("DEL %s on %s: whereabouts freed %v\n", p.att.Network, p.pod.PodName, p.att.Addrs())
+			}
+		}
+	}()
+	for i, n := range nodes {
+		pod, err := n.NewPod(ctx, fmt.Sprintf("demo-%c", 'a'+i))
+		if err != nil {
+			return err
+		}
+		att, err := pod.Attach(ctx, o.ifName, conf)
+		if err != nil {
+			return fmt.Errorf("%w (does the cluster have whereabouts' CRDs? kubectl create -f \"$(dirname \"$%s\")/whereabouts-crds\")", err, cnisim.PluginsDirEnv)
+		}
+		pods = append(pods, attached{pod, att})
+		fmt.Printf("\nnode %s, pod %s: ADD %s on %s: %v\n%s\n", n.Name, pod.PodName, att.Network, o.ifName, att.Addrs(), strings.TrimSpace(pod.Describe()))
+	}
+	for i, p := range pods {
+		peer := pods[1-i]
+		addrs := peer.att.Addrs()
+		if len(addrs) == 0 {
+			continue
+		}
+		srv, err := peer.pod.ServeTCP(ctx, netip.AddrPortFrom(addrs[0].Addr(), 0))
+		if err != nil {
+			return err
+		}
+		reply, err := p.pod.DialTCP(ctx, srv.Addr())
+		srv.Close()
+		if err != nil {
+			fmt.Printf("%s -> %s: %v\n", p.pod.PodName, srv.Addr(), err)
+			continue
+		}
+		fmt.Printf("%s -> %s, on the other node: answers TCP from %s\n", p.pod.PodName, srv.Addr(), reply.Local.Addr())
+	}
+	if o.hold {
+		fmt.Printf("\nattached; look around with  ip -n %s addr  (Ctrl-C detaches and cleans up)\n", pods[0].pod.Name)
+		<-ctx.Done()
+	}
+	return nil
 }

@@ -70,22 +70,11 @@ func SecondaryNetwork(t *testing.T, node *cnisim.Node, conf []byte, namespace, n
 	})
 
 	t.Run("the pods reach each other over net1", func(t *testing.T) {
-		for i, p := range pods {
-			peer := pods[1-i]
-			srv, err := peer.pod.ServeTCP(ctx, netip.AddrPortFrom(peer.addr.Addr(), 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkReaches(ctx, t, p, srv)
-		}
+		checkPeersReachEachOther(ctx, t, pods)
 	})
 
 	t.Run("CHECK passes", func(t *testing.T) {
-		for _, p := range pods {
-			if err := p.net.Check(ctx); err != nil {
-				t.Error(err)
-			}
-		}
+		checkCheckPasses(ctx, t, pods)
 	})
 
 	t.Run("DEL removes net1 and frees its address", func(t *testing.T) {
@@ -255,4 +244,28 @@ func describeAll(t *testing.T, node *cnisim.Node, pods []*attached) {
 		t.Log(strings.TrimSpace(p.pod.Describe()))
 	}
 	t.Log(strings.TrimSpace(node.Describe()))
+}
+
+// checkPeersReachEachOther requires each of two pods to reach the other
+// over net1, from its own net1 address.
+func checkPeersReachEachOther(ctx context.Context, t *testing.T, pods []*attached) {
+	t.Helper()
+	for i, p := range pods {
+		peer := pods[1-i]
+		srv, err := peer.pod.ServeTCP(ctx, netip.AddrPortFrom(peer.addr.Addr(), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkReaches(ctx, t, p, srv)
+	}
+}
+
+// checkCheckPasses requires CNI CHECK to pass for each pod's attachment.
+func checkCheckPasses(ctx context.Context, t *testing.T, pods []*attached) {
+	t.Helper()
+	for _, p := range pods {
+		if err := p.net.Check(ctx); err != nil {
+			t.Error(err)
+		}
+	}
 }

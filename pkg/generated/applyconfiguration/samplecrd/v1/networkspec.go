@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1
 
+import (
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+)
+
 // NetworkSpecApplyConfiguration represents a declarative configuration of the NetworkSpec type for use
 // with apply.
 //
@@ -34,6 +38,31 @@ type NetworkSpecApplyConfiguration struct {
 	// neither its network address nor (IPv4 shorter than /31) its broadcast
 	// address.
 	Gateway *string `json:"gateway,omitempty"`
+	// mode says how the Network reaches its pods, and so whether it spans
+	// nodes. Bridge (the default) makes a bridge on each node with
+	// node-local addresses: pods on different nodes neither reach each
+	// other nor get addresses unique across nodes. Macvlan gives each pod a
+	// macvlan interface on the node interface spec.uplink, with addresses
+	// unique across the cluster: pods on different nodes reach each other
+	// through the network the uplinks are on. Immutable: pods are attached
+	// to what it made.
+	Mode *samplecrdv1.NetworkMode `json:"mode,omitempty"`
+	// uplink is the node interface a Macvlan Network rides on, such as
+	// eth1: the same name on every node the Network's pods run on, a
+	// Linux interface name (1 to 15 bytes, no '/', ':' or whitespace, not
+	// "." or ".."). Required for Macvlan, refused for Bridge. Immutable.
+	Uplink *string `json:"uplink,omitempty"`
+	// mtu is the MTU of the pods' interfaces on the Network (and, in Bridge
+	// mode, of the node's bridge): 68 to 65535, at least 1280 for IPv6.
+	// Unset, the plugins take the kernel's default (1500) or, for Macvlan,
+	// the uplink's. A Macvlan MTU above the uplink's fails at attach time.
+	// Changes apply to pods attached afterwards.
+	MTU *int32 `json:"mtu,omitempty"`
+	// excludeRanges are CIDRs inside cidr whose addresses are never given
+	// to a pod, for hosts and routers that share the Network (the gateway
+	// is never given to a pod either, excluded or not). At most 16, each
+	// in canonical form and smaller than cidr. Immutable in Macvlan mode.
+	ExcludeRanges []string `json:"excludeRanges,omitempty"`
 }
 
 // NetworkSpecApplyConfiguration constructs a declarative configuration of the NetworkSpec type for use with
@@ -55,5 +84,39 @@ func (b *NetworkSpecApplyConfiguration) WithCIDR(value string) *NetworkSpecApply
 // If called multiple times, the Gateway field is set to the value of the last call.
 func (b *NetworkSpecApplyConfiguration) WithGateway(value string) *NetworkSpecApplyConfiguration {
 	b.Gateway = &value
+	return b
+}
+
+// WithMode sets the Mode field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Mode field is set to the value of the last call.
+func (b *NetworkSpecApplyConfiguration) WithMode(value samplecrdv1.NetworkMode) *NetworkSpecApplyConfiguration {
+	b.Mode = &value
+	return b
+}
+
+// WithUplink sets the Uplink field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Uplink field is set to the value of the last call.
+func (b *NetworkSpecApplyConfiguration) WithUplink(value string) *NetworkSpecApplyConfiguration {
+	b.Uplink = &value
+	return b
+}
+
+// WithMTU sets the MTU field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MTU field is set to the value of the last call.
+func (b *NetworkSpecApplyConfiguration) WithMTU(value int32) *NetworkSpecApplyConfiguration {
+	b.MTU = &value
+	return b
+}
+
+// WithExcludeRanges adds the given value to the ExcludeRanges field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ExcludeRanges field.
+func (b *NetworkSpecApplyConfiguration) WithExcludeRanges(values ...string) *NetworkSpecApplyConfiguration {
+	for i := range values {
+		b.ExcludeRanges = append(b.ExcludeRanges, values[i])
+	}
 	return b
 }
