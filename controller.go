@@ -198,6 +198,8 @@ type Controller struct {
 	// health holds the workers while the API server does not answer
 	// (serverhealth.go).
 	health *serverHealth
+	// bursts tells when to return memory (memory.go).
+	bursts burstTracker
 
 	eventSink  *asyncSink
 	stopEvents context.CancelFunc
@@ -278,7 +280,7 @@ func NewController(
 		return nil, fmt.Errorf("adding Network event handlers: %w", err)
 	}
 	if _, err := attachmentInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.handleAttachment,
+		AddFunc:    c.addAttachment,
 		UpdateFunc: c.updateAttachment,
 		DeleteFunc: c.deleteAttachment,
 	}); err != nil {
@@ -340,6 +342,9 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	for range workers {
 		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
+	wg.Go(func() {
+		c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 && c.eventSink.pendingWrites() == 0 })
+	})
 	isLeader.Set(1)
 	defer isLeader.Set(0)
 	logger.Info("Started workers", "count", workers)
@@ -419,6 +424,7 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "network", key)
 	ctx = klog.NewContext(ctx, logger)
+	c.bursts.synced()
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
 	if err == nil {

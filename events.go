@@ -88,7 +88,13 @@ func (r *eventRecorder) record(object runtime.Object, annotations map[string]str
 		return
 	}
 	ref := event.InvolvedObject
-	r.logger.Info("Event occurred", "object", klog.KRef(ref.Namespace, ref.Name), "kind", ref.Kind, "apiVersion", ref.APIVersion,
+	// Warnings are logged as client-go's broadcaster logs every Event;
+	// a Normal Event per Network, thousands in a burst, only at -v=2.
+	logger := r.logger
+	if eventtype == corev1.EventTypeNormal {
+		logger = logger.V(2)
+	}
+	logger.Info("Event occurred", "object", klog.KRef(ref.Namespace, ref.Name), "kind", ref.Kind, "apiVersion", ref.APIVersion,
 		"type", eventtype, "reason", reason, "message", message)
 
 	r.mu.Lock()
@@ -252,6 +258,13 @@ func (s *asyncSink) enqueue(event *corev1.Event, write func() error) {
 		eventsDropped.Inc()
 		s.logger.V(2).Info("Event queue full; dropping Event", "object", klog.KRef(event.InvolvedObject.Namespace, event.InvolvedObject.Name), "reason", event.Reason)
 	}
+}
+
+// pendingWrites is how many Event writes are queued or in flight.
+func (s *asyncSink) pendingWrites() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
 }
 
 // done marks one queued write as finished.

@@ -128,12 +128,42 @@ func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.Netwo
 	return cached, err
 }
 
+// echoOfStatus reports whether a Network at resourceVersion rv is the
+// controller's own last status write coming back through the watch, and
+// forgets that write: the cache now shows it.
+func (e *writeExpectations) echoOfStatus(key cache.ObjectName, rv string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.live(key)
+	if !ok || x.networkRV == "" || x.networkRV != rv {
+		return false
+	}
+	x.networkRV = ""
+	e.store(key, x)
+	return true
+}
+
+// echoOfAttachment reports whether an attachment at resourceVersion rv is
+// the controller's own last write of the Network's attachment coming back
+// through the watch, and forgets that write: the cache now shows it.
+func (e *writeExpectations) echoOfAttachment(key cache.ObjectName, rv string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.live(key)
+	if !ok || x.attachment == nil || x.attachment.ResourceVersion != rv {
+		return false
+	}
+	x.attachment = nil
+	e.store(key, x)
+	return true
+}
+
 // live returns key's expectation unless it is older than expectationTTL,
 // in which case it is forgotten; e.mu must be held.
 func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
 	x, ok := e.m[key]
 	if ok && e.clock.Since(x.at) > expectationTTL {
-		delete(e.m, key)
+		e.delete(key)
 		return expectation{}, false
 	}
 	return x, ok
@@ -143,7 +173,7 @@ func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
 // be held.
 func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
 	if x.networkRV == "" && x.attachment == nil && x.deletedUID == "" {
-		delete(e.m, key)
+		e.delete(key)
 		return
 	}
 	e.m[key] = x
@@ -153,7 +183,17 @@ func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
 func (e *writeExpectations) forget(key cache.ObjectName) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.delete(key)
+}
+
+// delete forgets key; e.mu must be held. A map never gives back the room
+// it grew to, and a burst of thousands of Networks grows this one to as
+// many entries for a moment, so it starts afresh each time it empties.
+func (e *writeExpectations) delete(key cache.ObjectName) {
 	delete(e.m, key)
+	if len(e.m) == 0 {
+		e.m = map[cache.ObjectName]expectation{}
+	}
 }
 
 // olderThan reports whether the cached resourceVersion is known to be older

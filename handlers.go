@@ -34,12 +34,14 @@ func (c *Controller) addNetwork(obj interface{}, isInInitialList bool) {
 
 // updateNetwork enqueues a changed Network. Periodic resyncs deliver updates
 // with the same ResourceVersion; nothing changed, so they are dropped, which
-// is what keeps a resync free of API writes. A CIDR change can settle or
-// start conflicts, so the younger Networks overlapping the old or the new
-// CIDR are enqueued too.
+// is what keeps a resync free of API writes. So is the controller's own
+// status write coming back: the sync that wrote it has seen that state. A
+// CIDR change can settle or start conflicts, so the younger Networks
+// overlapping the old or the new CIDR are enqueued too.
 func (c *Controller) updateNetwork(oldObj, newObj interface{}) {
 	oldNetwork, newNetwork := oldObj.(*samplecrdv1.Network), newObj.(*samplecrdv1.Network)
-	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion {
+	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion ||
+		c.expectations.echoOfStatus(cache.MetaObjectToName(newNetwork), newNetwork.ResourceVersion) {
 		return
 	}
 	c.enqueueNetwork(newNetwork)
@@ -109,7 +111,18 @@ func (c *Controller) updateAttachment(oldObj, newObj interface{}) {
 	if oldOwner != nil && (newOwner == nil || oldOwner.UID != newOwner.UID) {
 		c.enqueueController(oldNAD.Namespace, oldOwner)
 	}
-	c.handleAttachment(newNAD)
+	c.addAttachment(newNAD)
+}
+
+// addAttachment handles an attachment that appeared or changed, unless it
+// is the controller's own write coming back: the sync that wrote it has
+// seen that state.
+func (c *Controller) addAttachment(obj interface{}) {
+	if nad, ok := obj.(*nadv1.NetworkAttachmentDefinition); ok &&
+		c.expectations.echoOfAttachment(cache.NewObjectName(nad.Namespace, nad.Name), nad.ResourceVersion) {
+		return
+	}
+	c.handleAttachment(obj)
 }
 
 // deleteAttachment handles a deleted managed attachment: its Network

@@ -349,3 +349,54 @@ func TestEnqueueYoungerOverlappingAgreesWithBruteForce(t *testing.T) {
 	}
 	t.Logf("%d keys enqueued for %d changed Networks", enqueued, len(networks))
 }
+
+// TestOwnWritesComingBackQueueNothing: the sync that wrote a status or an
+// attachment has seen that state, so its watch event queues nothing; a
+// later write by anyone else does.
+func TestOwnWritesComingBackQueueNothing(t *testing.T) {
+	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
+	key := cache.MetaObjectToName(blue)
+	written := synced(blue)
+	written.ResourceVersion = "2"
+	someoneElses := written.DeepCopy()
+	someoneElses.ResourceVersion = "3"
+	nad := ownedAttachment(t, blue)
+	nad.ResourceVersion = "5"
+	edited := nad.DeepCopy()
+	edited.ResourceVersion = "6"
+	for _, tc := range []struct {
+		name string
+		fire func(c *Controller)
+		want []string
+	}{
+		{"the status the controller wrote", func(c *Controller) { c.updateNetwork(blue, written) }, nil},
+		{"a status written after it", func(c *Controller) { c.updateNetwork(written, someoneElses) }, []string{"default/blue"}},
+		{"the attachment the controller created", func(c *Controller) { c.addAttachment(nad) }, nil},
+		{"the attachment edited after it", func(c *Controller) { c.updateAttachment(nad, edited) }, []string{"default/blue"}},
+		{"the attachment deleted after it", func(c *Controller) { c.deleteAttachment(nad) }, []string{"default/blue"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *writeExpectations) {
+				e.wroteStatus(key, written.ResourceVersion)
+				e.wroteAttachment(key, nad)
+			}})
+			tc.fire(f.controller)
+			if got := queued(f.controller); !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("once both came back nothing is remembered", func(t *testing.T) {
+		_, ctx := ktesting.NewTestContext(t)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *writeExpectations) {
+			e.wroteStatus(key, written.ResourceVersion)
+			e.wroteAttachment(key, nad)
+		}})
+		f.controller.updateNetwork(blue, written)
+		f.controller.addAttachment(nad)
+		if n := len(f.controller.expectations.m); n != 0 {
+			t.Errorf("%d expectations left, want none", n)
+		}
+	})
+}

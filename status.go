@@ -8,10 +8,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/fastjson"
+	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 )
 
 // reportInvalid reports an invalid spec. The Network's existing attachment
@@ -81,11 +84,43 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 	if equality.Semantic.DeepEqual(updated.Status, network.Status) {
 		return false, nil
 	}
-	written, err := c.networkclientset.SamplecrdV1().Networks(network.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: controllerAgentName})
+	rv, err := c.writeStatus(ctx, updated)
 	if err != nil {
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
-	c.expectations.wroteStatus(cache.MetaObjectToName(network), written.ResourceVersion)
+	c.expectations.wroteStatus(cache.MetaObjectToName(network), rv)
 	klog.FromContext(ctx).V(2).Info("Updated status", "reason", ready.Reason)
 	return true, nil
+}
+
+// writeStatus writes the status of updated, as UpdateStatus does (a PUT of
+// the status subresource, which fails on a resourceVersion conflict), and
+// returns the resourceVersion written. That is all the controller reads of
+// the answer, so it asks the API server for the object's metadata alone,
+// in protobuf, rather than the whole Network in JSON: reading that answer
+// was a tenth of the controller's CPU in a burst. A fake clientset (unit
+// tests) has no REST client, and gets UpdateStatus.
+func (c *Controller) writeStatus(ctx context.Context, updated *samplecrdv1.Network) (string, error) {
+	client := c.networkclientset.SamplecrdV1()
+	opts := metav1.UpdateOptions{FieldManager: controllerAgentName}
+	rc, ok := client.RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		written, err := client.Networks(updated.Namespace).UpdateStatus(ctx, updated, opts)
+		if err != nil {
+			return "", err
+		}
+		return written.ResourceVersion, nil
+	}
+	raw, err := rc.Put().Namespace(updated.Namespace).Resource("networks").Name(updated.Name).SubResource("status").
+		VersionedParams(&opts, samplescheme.ParameterCodec).
+		SetHeader("Accept", fastjson.MetadataOnly).
+		Body(updated).Do(ctx).Raw()
+	if err != nil {
+		return "", err
+	}
+	written, err := fastjson.DecodeMetadata(raw)
+	if err != nil {
+		return "", err
+	}
+	return written.ResourceVersion, nil
 }

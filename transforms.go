@@ -1,6 +1,8 @@
 package main
 
 import (
+	"unique"
+
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -19,6 +21,12 @@ import (
 // status subresource, which ignores metadata, and attachments are repaired
 // with a patch of the parts the controller owns, so nothing dropped here is
 // ever lost on the server.
+//
+// What is kept is also shared where many objects hold the same value: the
+// strings that repeat across objects (namespaces, condition types, statuses
+// and reasons, owner kinds) are interned, and every managed attachment
+// points at one label map and one true. That is safe because nothing ever
+// mutates a cached object (DeepCopy copies them apart).
 
 // networkTransform keeps of a cached Network what syncs, overlap
 // resolution and Events read: its identity, age, generation, deletion
@@ -29,11 +37,11 @@ func networkTransform(obj interface{}) (interface{}, error) {
 	if !ok {
 		return obj, nil
 	}
-	return &samplecrdv1.Network{
+	slim := &samplecrdv1.Network{
 		TypeMeta: n.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              n.Name,
-			Namespace:         n.Namespace,
+			Namespace:         intern(n.Namespace),
 			UID:               n.UID,
 			ResourceVersion:   n.ResourceVersion,
 			Generation:        n.Generation,
@@ -42,7 +50,12 @@ func networkTransform(obj interface{}) (interface{}, error) {
 		},
 		Spec:   n.Spec,
 		Status: n.Status,
-	}, nil
+	}
+	for i := range slim.Status.Conditions {
+		c := &slim.Status.Conditions[i]
+		c.Type, c.Status, c.Reason = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason)
+	}
+	return slim, nil
 }
 
 // attachmentTransform keeps of a cached NetworkAttachmentDefinition what
@@ -57,15 +70,45 @@ func attachmentTransform(obj interface{}) (interface{}, error) {
 		TypeMeta: nad.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            nad.Name,
-			Namespace:       nad.Namespace,
+			Namespace:       intern(nad.Namespace),
 			UID:             nad.UID,
 			ResourceVersion: nad.ResourceVersion,
 			OwnerReferences: nad.OwnerReferences,
 		},
 		Spec: nad.Spec,
 	}
-	if v, ok := nad.Labels[managedByLabel]; ok {
+	for i := range slim.OwnerReferences {
+		ref := &slim.OwnerReferences[i]
+		ref.APIVersion, ref.Kind = intern(ref.APIVersion), intern(ref.Kind)
+		ref.Controller, ref.BlockOwnerDeletion = sharedBool(ref.Controller), sharedBool(ref.BlockOwnerDeletion)
+	}
+	switch v, ok := nad.Labels[managedByLabel]; {
+	case ok && v == managedByValue:
+		slim.Labels = managedLabels
+	case ok:
 		slim.Labels = map[string]string{managedByLabel: v}
 	}
 	return slim, nil
+}
+
+// managedLabels is the label map of every cached managed attachment.
+var managedLabels = map[string]string{managedByLabel: managedByValue}
+
+// intern returns the one copy of s that every cached object shares.
+func intern(s string) string { return unique.Make(s).Value() }
+
+// shared booleans for owner references; see sharedBool.
+var sharedTrue, sharedFalse = true, false
+
+// sharedBool returns a pointer to a shared bool of the same value as *b,
+// or nil for nil.
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &sharedTrue
+	default:
+		return &sharedFalse
+	}
 }

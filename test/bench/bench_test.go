@@ -65,15 +65,19 @@ var (
 	// profileDir receives a CPU profile of the controller during the
 	// footprint burst.
 	profileDir = flag.String("profile-dir", "", "write a CPU profile of the controller during the first footprint burst into this directory")
+	// writers changes clientWorkers, to see whether it saturates the server.
+	writers = flag.Int("writers", 32, "concurrent writers of the benchmark's own requests")
 	// keepLogs keeps the controllers' logs, which are removed when they exit cleanly.
 	keepLogs = flag.Bool("keep-logs", false, "keep the controllers' logs and name them")
+	// controllerBinary measures another build, an older one say.
+	controllerBinary = flag.String("controller-binary", "", "measure this controller binary instead of building the repository's")
 	// controllerFlags tries other settings than the defaults users get.
 	controllerFlags = flag.String("controller-flags", "", "extra flags for the controller binary, space-separated")
 )
 
 // clientWorkers is how many concurrent writers the benchmark uses: enough
 // to saturate the API server on these machines.
-const clientWorkers = 32
+var clientWorkers = 32
 
 var (
 	// plane is the control plane; the outage benchmark stops and restarts
@@ -87,6 +91,7 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	clientWorkers = *writers
 	if testing.Short() || os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Println("bench: needs KUBEBUILDER_ASSETS=$(hack/k8s/install.sh) and no -short; use make bench")
 		os.Exit(m.Run())
@@ -144,11 +149,14 @@ func setUp(m *testing.M) (int, error) {
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		return 0, err
 	}
-	binary = filepath.Join(dir, "network-controller")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building the controller: %v\n%s", err, out)
+	binary = *controllerBinary
+	if binary == "" {
+		binary = filepath.Join(dir, "network-controller")
+		build := exec.Command("go", "build", "-o", binary, ".")
+		build.Dir = repo
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("building the controller: %v\n%s", err, out)
+		}
 	}
 	return m.Run(), nil
 }

@@ -41,6 +41,7 @@ func startController(b *testing.B, args ...string) *controller {
 	args = append(append([]string{"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr},
 		strings.Fields(*controllerFlags)...), args...)
 	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("BENCH_CONTROLLER_ENV"))...)
 	logFile, err := os.CreateTemp("", "bench-controller-*.log")
 	if err != nil {
 		b.Fatal(err)

@@ -40,6 +40,7 @@ func BenchmarkFootprintEmpty(b *testing.B) {
 		synced := ctrl.waitSynced(b, time.Minute)
 		time.Sleep(idleWait)
 		b.ReportMetric(ctrl.memory(b, "VmRSS"), "MiB-idle")
+		ctrl.logMemory(b, "idle, no Networks")
 		b.ReportMetric(synced.Sub(ctrl.started).Seconds(), "s-to-synced")
 		ctrl.stop(b)
 	}
@@ -89,6 +90,10 @@ func footprint(b *testing.B, n int) {
 		writes, statusWrites := ctrl.writes(b, ""), ctrl.writes(b, "PUT")
 		time.Sleep(idleWait)
 		afterBurst := ctrl.memory(b, "VmRSS")
+		ctrl.logMemory(b, "idle after the burst")
+		if profile {
+			ctrl.profileHeap(b, *profileDir, fmt.Sprintf("heap-burst-%d.pprof", n))
+		}
 		profileDone()
 		ctrl.stop(b)
 		b.ReportMetric(float64(n)/last.Sub(ctrl.started).Seconds(), "networks/s")
@@ -101,18 +106,23 @@ func footprint(b *testing.B, n int) {
 		b.ReportMetric(float64(set.syncedEvents(b))/float64(n), "synced-events/network")
 
 		// A restart finds everything in order, and so do resyncs.
-		again := startController(b, append(args, "--resync-period=1s")...)
+		again := startController(b, "--resync-period=1s")
 		synced := again.waitSynced(b, 5*time.Minute)
 		time.Sleep(5 * time.Second)
 		b.ReportMetric(again.writes(b, ""), "writes-after-restart")
-		time.Sleep(idleWait)
-		b.ReportMetric(again.memory(b, "VmRSS"), "MiB-idle")
-		again.logMemory(b, "idle after a restart")
-		if profile {
-			again.profileHeap(b, *profileDir, fmt.Sprintf("heap-%d.pprof", n))
-		}
 		b.ReportMetric(synced.Sub(again.started).Seconds(), "s-to-synced")
 		again.stop(b)
+
+		// Idle after a restart, with the default flags.
+		idle := startController(b, args...)
+		idle.waitSynced(b, 5*time.Minute)
+		time.Sleep(idleWait)
+		b.ReportMetric(idle.memory(b, "VmRSS"), "MiB-idle")
+		idle.logMemory(b, "idle after a restart")
+		if profile {
+			idle.profileHeap(b, *profileDir, fmt.Sprintf("heap-%d.pprof", n))
+		}
+		idle.stop(b)
 	}
 }
 
