@@ -10,7 +10,7 @@
 // the last "=", so a label may itself contain one. A FILE is what
 // test/bench writes with -timeline-dir: lines "SECONDS COUNT" (time since
 // the controller started, Networks Ready so far) in time order, and comment
-// lines "# NAME SECONDS" marking an event.
+// lines "# NAME SECONDS" marking an event, drawn as a dashed vertical line.
 //
 // It uses only the standard library and golang.org/x/image's fixed-size
 // bitmap font, so that it needs no fonts or tools on the machine, and the
@@ -31,6 +31,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -242,6 +243,7 @@ var (
 	white     = color.RGBA{0xff, 0xff, 0xff, 0xff}
 	black     = color.RGBA{0x00, 0x00, 0x00, 0xff}
 	gridGrey  = color.RGBA{0xe6, 0xe6, 0xe6, 0xff}
+	markGrey  = color.RGBA{0x60, 0x60, 0x60, 0xff}
 	lineColor = []color.RGBA{
 		{0x1f, 0x77, 0xb4, 0xff}, // blue
 		{0xff, 0x7f, 0x0e, 0xff}, // orange
@@ -325,16 +327,19 @@ func decimals(v float64) int {
 
 // chart is an image being drawn and where its plot area and scales are.
 type chart struct {
-	img  *image.RGBA
-	plot image.Rectangle // the data area, inside the axes
-	x, y axis
+	img     *image.RGBA
+	plot    image.Rectangle // the data area, inside the axes
+	x, y    axis
+	bandTop int   // the top of the mark labels' rows, above the plot
+	tags    []tag // the marks, laid out
 }
 
 // render draws the chart. The order of the layers is what keeps each
-// readable: grid under lines under axes and text.
+// readable: grid under marks under lines under axes and text.
 func render(title string, all []series) *image.RGBA {
 	c := newChart(title, all)
 	c.grid()
+	c.marks()
 	for i, s := range all {
 		c.line(s.points, seriesColor(i))
 	}
@@ -361,8 +366,13 @@ func newChart(title string, all []series) *chart {
 	text(c.img, max(4, (width-textWidth(title))/2), 20, title, black)
 	left := 8 + 13 + 8 + c.widestYLabel() + 4 + 5
 	right := width - 25
-	top := c.legend(all, left, right, 32) + 10
-	c.plot = image.Rect(left, top, right, height-45)
+	c.bandTop = c.legend(all, left, right, 32) + 4
+	// The tags' x positions need only the plot's left and right, and
+	// their rows decide where the plot's top is.
+	c.plot = image.Rect(left, 0, right, height-45)
+	var rows int
+	c.tags, rows = c.placeTags(allMarks(all))
+	c.plot.Min.Y = c.bandTop + tagRow*rows + 6
 	return c
 }
 
@@ -446,6 +456,135 @@ func segment(img *image.RGBA, x0, y0, x1, y1 float64, col color.RGBA) {
 		for _, d := range [...]image.Point{{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
 			img.SetRGBA(x+d.X, y+d.Y, col) // SetRGBA ignores points outside img
 		}
+	}
+}
+
+// allMarks is the marks of all series, each once, in time order: the
+// benchmark writes them in no particular order, and series of the same
+// run share them.
+func allMarks(all []series) []mark {
+	var ms []mark
+	for _, s := range all {
+		for _, m := range s.marks {
+			if !slices.Contains(ms, m) {
+				ms = append(ms, m)
+			}
+		}
+	}
+	slices.SortFunc(ms, func(a, b mark) int {
+		if a.at != b.at {
+			if a.at < b.at {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return ms
+}
+
+// markLabel is how a mark is named on the chart: the benchmark's short
+// names spelled out, any other name as it is.
+func markLabel(name string) string {
+	switch name {
+	case "down":
+		return "API server stopped"
+	case "back":
+		return "API server back"
+	}
+	return name
+}
+
+// tag is a mark laid out: its line's x, and its label's x and row in
+// the band above the plot.
+type tag struct {
+	x, lx, row int
+	label      string
+}
+
+// placeTags lays the marks' labels out in rows above the plot, row 0 at
+// the top, each label beside its line, which rises from the plot to the
+// label's row. A mark takes the first row, or failing that the first new
+// row, where its label overlaps no other and no line crosses a label, so
+// that marks close in time stay legible.
+func (c *chart) placeTags(ms []mark) (tags []tag, rows int) {
+	for _, m := range ms {
+		x, _ := c.pos(point{m.at, 0})
+		t := tag{x: int(math.Round(x)), label: markLabel(m.name)}
+		t.lx = t.x + 4
+		if w := textWidth(t.label); t.lx+w > width-4 {
+			t.lx = t.x - 4 - w // no room on the right
+		}
+		var insert bool
+		t.row, insert = place(tags, rows, t)
+		if insert {
+			for i := range tags {
+				if tags[i].row >= t.row {
+					tags[i].row++
+				}
+			}
+			rows++
+		}
+		tags = append(tags, t)
+	}
+	return tags, rows
+}
+
+// place returns the row for t among tags in rows rows, and whether it is
+// a new row inserted there. If no row keeps the labels clear, t gets a
+// new bottom row, where at least its own line crosses nothing.
+func place(tags []tag, rows int, t tag) (row int, insert bool) {
+	for r := range rows {
+		if clear(tags, t, r, false) {
+			return r, false
+		}
+	}
+	for r := rows; r >= 0; r-- {
+		if clear(tags, t, r, true) {
+			return r, true
+		}
+	}
+	return rows, true
+}
+
+// clear reports whether t's label can go in row r (a new row inserted
+// there if insert) with no overlap: the same row's labels apart, no line of
+// a tag above through t's label, and t's line through no label below.
+func clear(tags []tag, t tag, r int, insert bool) bool {
+	for _, e := range tags {
+		er := e.row
+		if insert && er >= r {
+			er++
+		}
+		switch {
+		case er == r && e.lx < t.end()+6 && t.lx < e.end()+6:
+			return false
+		case er < r && t.lx-2 <= e.x && e.x <= t.end()+2:
+			return false
+		case er > r && e.lx-2 <= t.x && t.x <= e.end()+2:
+			return false
+		}
+	}
+	return true
+}
+
+// end is where t's label ends.
+func (t tag) end() int { return t.lx + textWidth(t.label) }
+
+// tagRow is the height of a row of mark labels.
+const tagRow = 15
+
+// marks draws each mark as a dashed vertical line from the bottom of the
+// plot up to its label.
+func (c *chart) marks() {
+	for _, f := range c.tags {
+		base := c.bandTop + 11 + tagRow*f.row
+		for y := c.plot.Max.Y - 1; y >= base-4; y-- {
+			if (c.plot.Max.Y-1-y)%9 < 5 {
+				c.img.SetRGBA(f.x, y, markGrey)
+			}
+		}
+		text(c.img, f.lx, base, f.label, markGrey)
 	}
 }
 

@@ -179,12 +179,97 @@ func TestTickLabels(t *testing.T) {
 	}
 }
 
+func TestMarkLabel(t *testing.T) {
+	for name, want := range map[string]string{
+		"down":    "API server stopped",
+		"back":    "API server back",
+		"restart": "restart",
+	} {
+		if got := markLabel(name); got != want {
+			t.Errorf("markLabel(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestAllMarks: each mark once however many series of a run carry it, in
+// time order whatever order the benchmark wrote them in.
+func TestAllMarks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   [][]mark
+		want []mark
+	}{
+		{"none", [][]mark{nil, nil}, nil},
+		{"in time order", [][]mark{{{"back", 16.5}, {"down", 3}}}, []mark{{"down", 3}, {"back", 16.5}}},
+		{"shared by two series", [][]mark{{{"down", 3}, {"back", 16.5}}, {{"back", 16.5}}}, []mark{{"down", 3}, {"back", 16.5}}},
+		{"same name, other time", [][]mark{{{"down", 3}}, {{"down", 4}}}, []mark{{"down", 3}, {"down", 4}}},
+		{"same time, by name", [][]mark{{{"b", 5}, {"a", 5}}}, []mark{{"a", 5}, {"b", 5}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var all []series
+			for _, ms := range tc.in {
+				all = append(all, series{marks: ms})
+			}
+			if got := allMarks(all); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTags is the promise about mark labels: none overlaps another, none
+// is crossed by another mark's line, and marks far apart share a row.
+func TestTags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   []float64
+		rows int
+	}{
+		{"none", nil, 0},
+		{"far apart", []float64{3, 60}, 1},
+		{"an outage's, close", []float64{3, 16.5}, 2},
+		{"three close", []float64{3, 16.5, 30}, 3},
+		{"close, then far", []float64{3, 16.5, 60}, 2},
+		{"at the right edge", []float64{99, 100}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all := []series{{label: "s", points: []point{{0, 0}, {100, 10}}}}
+			for _, at := range tc.at {
+				all[0].marks = append(all[0].marks, mark{"down", at})
+			}
+			c := newChart("", all)
+			if len(c.tags) != len(tc.at) {
+				t.Fatalf("%d tags, want %d", len(c.tags), len(tc.at))
+			}
+			rows := 0
+			for i, a := range c.tags {
+				rows = max(rows, a.row+1)
+				if a.lx < 0 || a.lx+textWidth(a.label) > width {
+					t.Errorf("tag %d at %d..%d is off the image", i, a.lx, a.lx+textWidth(a.label))
+				}
+				for j, b := range c.tags {
+					bEnd := b.lx + textWidth(b.label)
+					if i != j && a.row == b.row && a.lx < bEnd && b.lx < a.lx+textWidth(a.label) {
+						t.Errorf("tags %d and %d overlap in row %d", i, j, a.row)
+					}
+					if i != j && b.row > a.row && b.lx <= a.x && a.x < bEnd {
+						t.Errorf("the line of tag %d crosses tag %d's label", i, j)
+					}
+				}
+			}
+			if rows != tc.rows {
+				t.Errorf("%d rows, want %d", rows, tc.rows)
+			}
+		})
+	}
+}
+
 // TestRender checks the drawing where it matters: each series in its own
 // colour through its points, from corner to corner of the plot when the
-// data fills the scales.
+// data fills the scales, and a mark's line where its time is.
 func TestRender(t *testing.T) {
 	all := []series{
-		{label: "rising", points: []point{{0, 0}, {10, 100}}},
+		{label: "rising", points: []point{{0, 0}, {10, 100}}, marks: []mark{{"down", 5}}},
 		{label: "flat", points: []point{{0, 20}, {10, 20}}},
 	}
 	img := render("test", all)
@@ -216,6 +301,8 @@ func TestRender(t *testing.T) {
 		{"flat ends a fifth up the right", at(10, 20), flat, true},
 		{"flat is not at the top right", image.Pt(r.Max.X-1, r.Min.Y), flat, false},
 		{"flat is not in the middle", at(5, 50), flat, false},
+		{"the mark's line is at 5 s", at(5, 80), markGrey, true},
+		{"the mark's line is not at 2 s", at(2, 80), markGrey, false},
 		{"the background is white", image.Pt(2, height-2), white, true},
 	} {
 		if got := colorNear(img, tc.p, tc.col, 2); got != tc.want {
