@@ -130,6 +130,7 @@ func setUp(m *testing.M) (int, error) {
 	}
 	cfg, err := plane.Start()
 	defer func() { _ = plane.Stop() }()
+	stopOnSignal(func() { _ = plane.Stop(); os.RemoveAll(dir) })
 	if err != nil {
 		return 0, err
 	}

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,7 +55,30 @@ func startController(b *testing.B, args ...string) *controller {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	running.Store(c, struct{}{})
 	return c
+}
+
+// running holds the controllers started and not stopped yet, for
+// stopOnSignal.
+var running sync.Map
+
+// stopOnSignal stops the running controllers and the control plane when
+// the benchmark is interrupted or terminated, so that a run cut short
+// leaves no kube-apiserver, etcd or controller behind; then it exits.
+func stopOnSignal(stopPlane func()) {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-signals
+		fmt.Fprintf(os.Stderr, "bench: %v: stopping the controllers and the control plane\n", s)
+		running.Range(func(c, _ any) bool {
+			_ = c.(*controller).cmd.Process.Kill()
+			return true
+		})
+		stopPlane()
+		os.Exit(1)
+	}()
 }
 
 // freeAddr returns a 127.0.0.1 address that was free a moment ago.
@@ -90,7 +115,9 @@ func (c *controller) waitSynced(b *testing.B, timeout time.Duration) time.Time {
 func (c *controller) stop(b *testing.B) {
 	b.Helper()
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := c.cmd.Wait(); err != nil {
+	err := c.cmd.Wait()
+	running.Delete(c)
+	if err != nil {
 		b.Errorf("controller exited with %v; log: %s", err, c.log)
 		return
 	}
