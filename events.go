@@ -45,18 +45,36 @@ type eventRecorder struct {
 
 var _ record.EventRecorder = &eventRecorder{}
 
+// eventCorrelationCacheSize is how many objects' recent Events the
+// correlator remembers, in each of its three LRU caches: repeats (to patch
+// an Event's count), aggregation of similar Events and the per-object spam
+// filter. client-go's default of 4096 holds 6-7 MB after a burst in which
+// thousands of Networks each emitted one Event. That memory buys nothing:
+// the controller emits Events only when a Network's state changes, so a
+// burst gives each object one first Event, which there is nothing to
+// correlate with. Correlation matters only for the few objects that emit
+// Events again and again within minutes (aggregation looks back 10 minutes,
+// the spam filter refills a token every 5), and those stay at the recent end
+// of the caches. What an object pushed out of them loses is harmless: its
+// next Event is created anew instead of patching the count of the last one,
+// and its spam allowance starts afresh.
+const eventCorrelationCacheSize = 512
+
 // newEventRecorder returns a recorder of Events from source about objects
 // in scheme, written by sink. It correlates Events with client-go's
-// defaults: repeats are counted on one Event, similar ones aggregated past
-// 10 in 10 minutes, and at most 25 Events per object are kept in a burst.
+// defaults, for the eventCorrelationCacheSize objects that emitted Events
+// last: repeats are counted on one Event, similar ones aggregated past 10 in
+// 10 minutes, and at most 25 Events per object are kept in a burst.
 func newEventRecorder(ctx context.Context, sink *asyncSink, scheme *runtime.Scheme, source corev1.EventSource) *eventRecorder {
 	return &eventRecorder{
-		scheme:     scheme,
-		source:     source,
-		sink:       sink,
-		clock:      clock.RealClock{},
-		logger:     klog.FromContext(ctx),
-		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{}),
+		scheme: scheme,
+		source: source,
+		sink:   sink,
+		clock:  clock.RealClock{},
+		logger: klog.FromContext(ctx),
+		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{
+			LRUCacheSize: eventCorrelationCacheSize,
+		}),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -370,5 +371,45 @@ func TestEventRecorderRefusesUnknownTypes(t *testing.T) {
 	recorder.sink.flush(context.Background())
 	if got := inner.recorded(); len(got) != 0 {
 		t.Errorf("writes = %v, want none", got)
+	}
+}
+
+// The recorder counts a repeat on the earlier Event while fewer than
+// eventCorrelationCacheSize other objects emitted Events in between; past
+// that it has forgotten the earlier Event and creates the repeat anew.
+func TestEventRecorderForgetsObjectsPastTheCorrelationCache(t *testing.T) {
+	tests := []struct {
+		name   string
+		others int
+		want   string
+	}{
+		{"a repeat right after the first Event is patched", 0, "patch blue m"},
+		{"a repeat after one fewer objects than the cache holds is patched", eventCorrelationCacheSize - 1, "patch blue m"},
+		{"a repeat after as many objects as the cache holds is created anew", eventCorrelationCacheSize, "create blue m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			inner := &recordingSink{}
+			recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+			pod := func(name string) *corev1.Pod {
+				return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
+			}
+
+			recorder.Event(pod("blue"), corev1.EventTypeWarning, "Trouble", "m")
+			for i := range tt.others {
+				recorder.Event(pod(fmt.Sprintf("other-%d", i)), corev1.EventTypeWarning, "Trouble", "m")
+			}
+			recorder.Event(pod("blue"), corev1.EventTypeWarning, "Trouble", "m")
+			recorder.sink.flush(context.Background())
+
+			// The sink's writers may write different objects' Events in any
+			// order, so only blue's writes are compared.
+			writes := inner.recorded()
+			blue := slices.DeleteFunc(slices.Clone(writes), func(w string) bool { return !strings.Contains(w, " blue ") })
+			if want := []string{"create blue m", tt.want}; len(writes) != tt.others+2 || !slices.Equal(blue, want) {
+				t.Errorf("%d writes, blue's %q; want %d writes, blue's %q", len(writes), blue, tt.others+2, want)
+			}
+		})
 	}
 }

@@ -23,10 +23,12 @@ import (
 // ever lost on the server.
 //
 // What is kept is also shared where many objects hold the same value: the
-// strings that repeat across objects (namespaces, condition types, statuses
-// and reasons, owner kinds) are interned, and every managed attachment
-// points at one label map and one true. That is safe because nothing ever
-// mutates a cached object (DeepCopy copies them apart).
+// strings that repeat across objects (namespaces, modes and uplinks,
+// condition types, statuses and reasons, owner kinds) are interned, every
+// managed attachment points at one label map and one true, and a string that
+// repeats within an object (a Network's attachment name, an attachment's
+// owner name: both are the object's own name) is kept once. That is safe
+// because nothing ever mutates a cached object (DeepCopy copies them apart).
 
 // networkTransform keeps of a cached Network what syncs, overlap
 // resolution and Events read: its identity, age, generation, deletion
@@ -51,6 +53,8 @@ func networkTransform(obj interface{}) (interface{}, error) {
 		Spec:   n.Spec,
 		Status: n.Status,
 	}
+	slim.Spec.Mode, slim.Spec.Uplink = samplecrdv1.NetworkMode(intern(string(n.Spec.Mode))), intern(n.Spec.Uplink)
+	slim.Status.AttachmentName = shareWith(n.Status.AttachmentName, slim.Name)
 	for i := range slim.Status.Conditions {
 		c := &slim.Status.Conditions[i]
 		c.Type, c.Status, c.Reason = intern(c.Type), metav1.ConditionStatus(intern(string(c.Status))), intern(c.Reason)
@@ -79,7 +83,7 @@ func attachmentTransform(obj interface{}) (interface{}, error) {
 	}
 	for i := range slim.OwnerReferences {
 		ref := &slim.OwnerReferences[i]
-		ref.APIVersion, ref.Kind = intern(ref.APIVersion), intern(ref.Kind)
+		ref.APIVersion, ref.Kind, ref.Name = intern(ref.APIVersion), intern(ref.Kind), shareWith(ref.Name, slim.Name)
 		ref.Controller, ref.BlockOwnerDeletion = sharedBool(ref.Controller), sharedBool(ref.BlockOwnerDeletion)
 	}
 	switch v, ok := nad.Labels[managedByLabel]; {
@@ -96,6 +100,15 @@ var managedLabels = map[string]string{managedByLabel: managedByValue}
 
 // intern returns the one copy of s that every cached object shares.
 func intern(s string) string { return unique.Make(s).Value() }
+
+// shareWith returns kept when s equals it, so that an object holding the
+// same string in two fields keeps one copy; otherwise s.
+func shareWith(s, kept string) string {
+	if s == kept {
+		return kept
+	}
+	return s
+}
 
 // shared booleans for owner references; see sharedBool.
 var sharedTrue, sharedFalse = true, false

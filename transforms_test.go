@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -115,5 +116,67 @@ func TestRepairKeepsWhatTheCacheDoesNotHold(t *testing.T) {
 		len(stored.Annotations) != 1 || len(stored.Finalizers) != 1 || len(stored.OwnerReferences) != 1 {
 		t.Errorf("the repair lost what the cache does not hold: labels %v, annotations %d, finalizers %v, owners %v",
 			stored.Labels, len(stored.Annotations), stored.Finalizers, stored.OwnerReferences)
+	}
+}
+
+// decodedNetwork returns a Network as a decoder hands it over: every
+// string its own copy, none shared with another object or field.
+func decodedNetwork(name string) *samplecrdv1.Network {
+	n := synced(newNetwork("default", strings.Clone(name), "192.168.0.0/16", "192.168.0.1", 0))
+	n.Spec.Mode, n.Spec.Uplink = samplecrdv1.NetworkMode(strings.Clone("Macvlan")), strings.Clone("eth0")
+	n.Status.AttachmentName = strings.Clone(name)
+	return n
+}
+
+// decodedAttachment returns the attachment of a Network named name, owned
+// by a Network named owner, its strings all copies of their own.
+func decodedAttachment(t *testing.T, name, owner string) *nadv1.NetworkAttachmentDefinition {
+	nad := ownedAttachment(t, newNetwork("default", strings.Clone(name), "192.168.0.0/16", "192.168.0.1", 0))
+	nad.OwnerReferences[0].Name = strings.Clone(owner)
+	return nad
+}
+
+// sameCopy reports whether a and b are one string in memory, not two equal ones.
+func sameCopy(a, b string) bool { return a == b && unsafe.StringData(a) == unsafe.StringData(b) }
+
+// The transforms keep one copy of a string that many cached objects, or
+// two fields of one, hold, and leave alone what differs.
+func TestTransformsKeepRepeatedStringsOnce(t *testing.T) {
+	slimNetwork := func(n *samplecrdv1.Network) *samplecrdv1.Network {
+		got, _ := networkTransform(n)
+		return got.(*samplecrdv1.Network)
+	}
+	slimAttachment := func(nad *nadv1.NetworkAttachmentDefinition) *nadv1.NetworkAttachmentDefinition {
+		got, _ := attachmentTransform(nad)
+		return got.(*nadv1.NetworkAttachmentDefinition)
+	}
+	blue, red := slimNetwork(decodedNetwork("blue")), slimNetwork(decodedNetwork("red"))
+	owned, adopted := slimAttachment(decodedAttachment(t, "blue", "blue")), slimAttachment(decodedAttachment(t, "blue", "other"))
+	renamed := decodedNetwork("green")
+	renamed.Status.AttachmentName = "green-old"
+	renamed = slimNetwork(renamed)
+
+	tests := []struct {
+		name      string
+		got, want string
+		// shared: got must be want's copy, not merely equal to it.
+		shared bool
+	}{
+		{"a Network's attachment name is its own name", blue.Status.AttachmentName, blue.Name, true},
+		{"an attachment name other than the Network's is kept", renamed.Status.AttachmentName, "green-old", false},
+		{"Networks share their mode", string(blue.Spec.Mode), string(red.Spec.Mode), true},
+		{"Networks share their uplink", blue.Spec.Uplink, red.Spec.Uplink, true},
+		{"an attachment's owner name is its own name", owned.OwnerReferences[0].Name, owned.Name, true},
+		{"an owner name other than the attachment's is kept", adopted.OwnerReferences[0].Name, "other", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Fatalf("got %q, want %q", tt.got, tt.want)
+			}
+			if tt.shared && !sameCopy(tt.got, tt.want) {
+				t.Errorf("%q is held twice, want one copy", tt.got)
+			}
+		})
 	}
 }

@@ -8,15 +8,28 @@
 // superset of the overlapping Networks; callers must filter it with
 // netip.Prefix.Overlaps (Overlapping does this).
 //
-// Why this works: a Network q that overlaps p either contains p strictly, or
-// lies inside p (including q == p).
-//   - If q strictly contains p, q.Bits() < p.Bits() and q equals p masked to
-//     q.Bits(). QueryKeys asks for the exact key of p masked to every shorter
-//     length, so it asks for q's exact key.
-//   - If q lies inside p, let L be p.Bits() rounded down to a multiple of
-//     Stride. Then L <= p.Bits() <= q.Bits(), so q carries the bucket key of
+// Why this works: a Network q that overlaps p either contains p (including
+// q == p), or lies strictly inside p.
+//   - If q contains p, q.Bits() <= p.Bits() and q equals p masked to
+//     q.Bits(). QueryKeys asks for the exact key of p masked to every length
+//     up to and including p.Bits(), so it asks for q's exact key.
+//   - If q lies strictly inside p, let L be p.Bits() rounded down to a
+//     multiple of Stride. Then L <= p.Bits() < q.Bits(), so L is a multiple
+//     of Stride strictly shorter than q and q carries the bucket key of
 //     itself masked to L, which equals p masked to L because q is inside p.
 //     QueryKeys asks for that bucket.
+//
+// The edges follow: a /0 carries only its exact key, which every query of
+// its family asks for; a query for a /32 (or an IPv6 /128) asks for a
+// bucket nothing carries, as nothing lies strictly inside it, and finds
+// everything through exact keys.
+//
+// A prefix carries no bucket key at its own length because that key would
+// be unique to it (and to Networks sharing its CIDR) whenever its length is
+// a multiple of Stride: a /24 would put a one-element set in the index for
+// nothing, as the exact key already finds it. The exact key stays unique;
+// the buckets it carries are shared by every prefix of the same
+// neighbourhood.
 //
 // The bucket may also hold prefixes that are inside p masked to L but not
 // inside p; they are the superset that the caller filters out. A larger
@@ -31,7 +44,7 @@ import (
 )
 
 // Stride is the spacing, in prefix bits, of the bucket keys. With 4 an IPv4
-// prefix gets at most 9 bucket keys and an IPv6 one at most 33, while a
+// prefix gets at most 8 bucket keys and an IPv6 one at most 32, while a
 // query's bucket is at most 3 bits wider than the query itself.
 const Stride = 4
 
@@ -43,18 +56,19 @@ const (
 )
 
 // Keys returns the index keys of a Network whose subnet is p: its exact key
-// and one bucket key for every multiple of Stride not longer than p. The
-// prefix is masked first so that the keys do not depend on host bits. An
-// invalid prefix has no keys, so Networks without a usable subnet are simply
-// absent from the index.
+// and one bucket key for every multiple of Stride strictly shorter than p.
+// The prefix is masked first so that the keys do not depend on host bits.
+// An invalid prefix has no keys, so Networks without a usable subnet are
+// simply absent from the index.
 func Keys(p netip.Prefix) []string {
 	if !p.IsValid() {
 		return nil
 	}
 	p = p.Masked()
-	keys := make([]string, 0, 1+p.Bits()/Stride+1)
+	buckets := (p.Bits() + Stride - 1) / Stride
+	keys := make([]string, 0, 1+buckets)
 	keys = append(keys, exactMark+p.String())
-	for l := 0; l <= p.Bits(); l += Stride {
+	for l := 0; l < p.Bits(); l += Stride {
 		keys = append(keys, bucketMark+netip.PrefixFrom(p.Addr(), l).Masked().String())
 	}
 	return keys
@@ -62,18 +76,19 @@ func Keys(p netip.Prefix) []string {
 
 // QueryKeys returns the index keys to look up to find every Network whose
 // subnet overlaps p: the bucket of p rounded down to a multiple of Stride,
-// which holds p and everything inside it, and the exact key of every strict
-// ancestor of p. The result is a superset: callers must filter the Networks
-// found with netip.Prefix.Overlaps. An invalid prefix has no keys.
+// which holds everything strictly inside p, and the exact key of p and of
+// every strict ancestor of p. The result is a superset: callers must filter
+// the Networks found with netip.Prefix.Overlaps. An invalid prefix has no
+// keys.
 func QueryKeys(p netip.Prefix) []string {
 	if !p.IsValid() {
 		return nil
 	}
 	p = p.Masked()
-	keys := make([]string, 0, 1+p.Bits())
+	keys := make([]string, 0, 1+p.Bits()+1)
 	l := p.Bits() / Stride * Stride
 	keys = append(keys, bucketMark+netip.PrefixFrom(p.Addr(), l).Masked().String())
-	for l := 0; l < p.Bits(); l++ {
+	for l := 0; l <= p.Bits(); l++ {
 		keys = append(keys, exactMark+netip.PrefixFrom(p.Addr(), l).Masked().String())
 	}
 	return keys

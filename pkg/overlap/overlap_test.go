@@ -15,18 +15,28 @@ func TestKeys(t *testing.T) {
 		want   []string
 	}{
 		{
-			name:   "IPv4 /24 has one exact key and seven bucket keys",
+			name:   "IPv4 /24 has one exact key and six bucket keys, none at its own length",
 			prefix: netip.MustParsePrefix("192.168.7.0/24"),
 			want: []string{
 				"=192.168.7.0/24",
 				"~0.0.0.0/0", "~192.0.0.0/4", "~192.0.0.0/8", "~192.160.0.0/12",
-				"~192.168.0.0/16", "~192.168.0.0/20", "~192.168.7.0/24",
+				"~192.168.0.0/16", "~192.168.0.0/20",
 			},
 		},
 		{
-			name:   "IPv4 /0 has its exact key and the root bucket",
+			name:   "IPv4 /0 has only its exact key because no stride is shorter",
 			prefix: netip.MustParsePrefix("0.0.0.0/0"),
-			want:   []string{"=0.0.0.0/0", "~0.0.0.0/0"},
+			want:   []string{"=0.0.0.0/0"},
+		},
+		{
+			name:   "IPv4 /4 has its exact key and the root bucket only",
+			prefix: netip.MustParsePrefix("16.0.0.0/4"),
+			want:   []string{"=16.0.0.0/4", "~0.0.0.0/0"},
+		},
+		{
+			name:   "IPv4 /1 has its exact key and the root bucket",
+			prefix: netip.MustParsePrefix("128.0.0.0/1"),
+			want:   []string{"=128.0.0.0/1", "~0.0.0.0/0"},
 		},
 		{
 			name:   "IPv4 length between strides gets buckets only up to the shorter stride",
@@ -34,18 +44,18 @@ func TestKeys(t *testing.T) {
 			want:   []string{"=10.0.0.0/7", "~0.0.0.0/0", "~0.0.0.0/4"},
 		},
 		{
-			name:   "IPv4 /32 gets a bucket at its own length",
+			name:   "IPv4 /32 gets buckets up to /28, not at its own length",
 			prefix: netip.MustParsePrefix("10.1.2.3/32"),
 			want: []string{
 				"=10.1.2.3/32",
 				"~0.0.0.0/0", "~0.0.0.0/4", "~10.0.0.0/8", "~10.0.0.0/12", "~10.1.0.0/16",
-				"~10.1.0.0/20", "~10.1.2.0/24", "~10.1.2.0/28", "~10.1.2.3/32",
+				"~10.1.0.0/20", "~10.1.2.0/24", "~10.1.2.0/28",
 			},
 		},
 		{
 			name:   "IPv6 /16 keys are distinct from IPv4 keys",
 			prefix: netip.MustParsePrefix("fd00::/16"),
-			want:   []string{"=fd00::/16", "~::/0", "~f000::/4", "~fd00::/8", "~fd00::/12", "~fd00::/16"},
+			want:   []string{"=fd00::/16", "~::/0", "~f000::/4", "~fd00::/8", "~fd00::/12"},
 		},
 		{
 			name:   "host bits are masked before computing keys",
@@ -73,9 +83,13 @@ func TestKeysCount(t *testing.T) {
 		prefix netip.Prefix
 		want   int
 	}{
-		{"IPv4 /32 has one exact key and nine bucket keys", netip.MustParsePrefix("10.0.0.1/32"), 10},
-		{"IPv6 /128 has one exact key and thirty-three bucket keys", netip.MustParsePrefix("fd00::1/128"), 34},
-		{"IPv6 /64 has one exact key and seventeen bucket keys", netip.MustParsePrefix("fd00::/64"), 18},
+		{"IPv4 /0 has only its exact key", netip.MustParsePrefix("0.0.0.0/0"), 1},
+		{"IPv4 /24 has one exact key and six bucket keys", netip.MustParsePrefix("10.0.0.0/24"), 7},
+		{"IPv4 /25 has one exact key and seven bucket keys", netip.MustParsePrefix("10.0.0.0/25"), 8},
+		{"IPv4 /32 has one exact key and eight bucket keys", netip.MustParsePrefix("10.0.0.1/32"), 9},
+		{"IPv6 /0 has only its exact key", netip.MustParsePrefix("::/0"), 1},
+		{"IPv6 /128 has one exact key and thirty-two bucket keys", netip.MustParsePrefix("fd00::1/128"), 33},
+		{"IPv6 /64 has one exact key and sixteen bucket keys", netip.MustParsePrefix("fd00::/64"), 17},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,24 +107,36 @@ func TestQueryKeys(t *testing.T) {
 		want   []string
 	}{
 		{
-			name:   "IPv4 /0 asks only for the root bucket because it has no ancestors",
+			name:   "IPv4 /0 asks for the root bucket and its own exact key",
 			prefix: netip.MustParsePrefix("0.0.0.0/0"),
-			want:   []string{"~0.0.0.0/0"},
+			want:   []string{"~0.0.0.0/0", "=0.0.0.0/0"},
 		},
 		{
-			name:   "IPv4 /6 asks for the /4 bucket and the exact keys of its ancestors",
+			name:   "IPv4 /6 asks for the /4 bucket and the exact keys of itself and its ancestors",
 			prefix: netip.MustParsePrefix("8.0.0.0/6"),
 			want: []string{
 				"~0.0.0.0/4",
-				"=0.0.0.0/0", "=0.0.0.0/1", "=0.0.0.0/2", "=0.0.0.0/3", "=0.0.0.0/4", "=8.0.0.0/5",
+				"=0.0.0.0/0", "=0.0.0.0/1", "=0.0.0.0/2", "=0.0.0.0/3", "=0.0.0.0/4", "=8.0.0.0/5", "=8.0.0.0/6",
 			},
 		},
 		{
-			name:   "IPv6 /8 asks for its own bucket and the exact keys of its ancestors",
+			name:   "IPv4 /32 asks for a bucket at its own length and the exact keys of itself and its ancestors",
+			prefix: netip.MustParsePrefix("10.1.2.3/32"),
+			want: []string{
+				"~10.1.2.3/32",
+				"=0.0.0.0/0", "=0.0.0.0/1", "=0.0.0.0/2", "=0.0.0.0/3", "=0.0.0.0/4", "=8.0.0.0/5", "=8.0.0.0/6", "=10.0.0.0/7",
+				"=10.0.0.0/8", "=10.0.0.0/9", "=10.0.0.0/10", "=10.0.0.0/11", "=10.0.0.0/12", "=10.0.0.0/13", "=10.0.0.0/14", "=10.0.0.0/15",
+				"=10.1.0.0/16", "=10.1.0.0/17", "=10.1.0.0/18", "=10.1.0.0/19", "=10.1.0.0/20", "=10.1.0.0/21", "=10.1.0.0/22", "=10.1.2.0/23",
+				"=10.1.2.0/24", "=10.1.2.0/25", "=10.1.2.0/26", "=10.1.2.0/27", "=10.1.2.0/28", "=10.1.2.0/29", "=10.1.2.0/30", "=10.1.2.2/31",
+				"=10.1.2.3/32",
+			},
+		},
+		{
+			name:   "IPv6 /8 asks for its own bucket and the exact keys of itself and its ancestors",
 			prefix: netip.MustParsePrefix("fd00::/8"),
 			want: []string{
 				"~fd00::/8",
-				"=::/0", "=8000::/1", "=c000::/2", "=e000::/3", "=f000::/4", "=f800::/5", "=fc00::/6", "=fc00::/7",
+				"=::/0", "=8000::/1", "=c000::/2", "=e000::/3", "=f000::/4", "=f800::/5", "=fc00::/6", "=fc00::/7", "=fd00::/8",
 			},
 		},
 		{
@@ -118,7 +144,7 @@ func TestQueryKeys(t *testing.T) {
 			prefix: netip.MustParsePrefix("8.1.2.3/6"),
 			want: []string{
 				"~0.0.0.0/4",
-				"=0.0.0.0/0", "=0.0.0.0/1", "=0.0.0.0/2", "=0.0.0.0/3", "=0.0.0.0/4", "=8.0.0.0/5",
+				"=0.0.0.0/0", "=0.0.0.0/1", "=0.0.0.0/2", "=0.0.0.0/3", "=0.0.0.0/4", "=8.0.0.0/5", "=8.0.0.0/6",
 			},
 		},
 		{
@@ -249,6 +275,14 @@ func TestQueryKeysSupersetPairs(t *testing.T) {
 		other string
 	}{
 		{"a prefix finds itself", "10.0.0.0/24", "10.0.0.0/24"},
+		{"a prefix between strides finds itself", "10.0.0.0/23", "10.0.0.0/23"},
+		{"IPv4 /0 finds itself", "0.0.0.0/0", "0.0.0.0/0"},
+		{"IPv4 /32 finds itself", "10.0.0.1/32", "10.0.0.1/32"},
+		{"IPv6 /128 finds itself", "fd00::1/128", "fd00::1/128"},
+		{"a prefix at a stride finds a child one bit longer", "10.0.0.0/24", "10.0.0.128/25"},
+		{"a prefix at a stride finds its parent one bit shorter", "10.0.0.0/24", "10.0.0.0/23"},
+		{"a prefix at a stride finds its parent at the previous stride", "10.0.0.0/24", "10.0.0.0/20"},
+		{"a prefix at a stride finds a child at the next stride", "10.0.0.0/24", "10.0.0.16/28"},
 		{"a prefix finds a /32 inside it", "10.0.0.0/24", "10.0.0.77/32"},
 		{"a prefix finds the /0 that contains it", "10.0.0.0/24", "0.0.0.0/0"},
 		{"a prefix between strides finds a child one bit longer", "10.0.0.0/23", "10.0.1.0/24"},
@@ -517,6 +551,10 @@ func FuzzQueryKeysSuperset(f *testing.F) {
 		{"2001:db8::/33", "2001:db8:8000::/34"},
 		{"10.0.0.0/8", "fd00::/8"},
 		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"10.0.0.0/24", "10.0.0.0/24"},
+		{"10.0.0.0/24", "10.0.0.128/25"},
+		{"0.0.0.0/0", "0.0.0.0/0"},
+		{"fd00::1/128", "fd00::1/128"},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
