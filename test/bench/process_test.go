@@ -56,6 +56,14 @@ func startController(b *testing.B, args ...string) *controller {
 		b.Fatal(err)
 	}
 	running.Store(c, struct{}{})
+	// A benchmark that fails before it stops the controller must not
+	// leave it running.
+	b.Cleanup(func() {
+		if _, ok := running.LoadAndDelete(c); ok {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	return c
 }
 
