@@ -161,6 +161,7 @@ $(row $B live-%-of-ceiling "**Controller / ceiling, created while it runs (%)**"
 $(row $B ceiling-existing-networks/s "Ceiling, $burst Networks that exist, writes only (Networks/s)")
 $(row $B existing-networks/s "Controller started after $burst exist, start to last Ready (Networks/s)")
 $(row $B existing-%-of-ceiling "**Controller / ceiling, started after they exist (%)**" ">=" 90 "at least 90")
+$(row $B existing-after-first-%-of-ceiling "The same from the first Ready on, without the controller's start-up and first list (%)")
 $(row $B live-synced-events/network "Normal Synced Events per Network, created while it runs")
 
 ![Ready Networks over time in the bursts](docs/bench-burst.png)
