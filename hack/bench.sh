@@ -43,14 +43,23 @@ out=${BENCH_OUT:-BENCHMARKS.md}
 docs=$(dirname "$out")/docs
 mkdir -p "$docs"
 
-KUBEBUILDER_ASSETS=$(hack/k8s/install.sh)
-export KUBEBUILDER_ASSETS
-work=$(mktemp -d)
-mkdir "$work/timeline" "$work/profile"
-trap 'rm -rf "$work"' EXIT
+# BENCH_KEEP=DIR keeps the results (raw.txt, baseline.txt, timeline/,
+# profile/) in DIR; BENCH_RENDER_ONLY=1 with it writes the report from
+# them again without running anything.
+if [[ -n "${BENCH_KEEP:-}" ]]; then
+	work=$BENCH_KEEP
+	mkdir -p "$work"
+else
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+fi
 raw=$work/raw.txt
 base=$work/baseline.txt
+if [[ "${BENCH_RENDER_ONLY:-}" != 1 ]]; then
+mkdir -p "$work/timeline" "$work/profile"
 : >"$base"
+KUBEBUILDER_ASSETS=$(hack/k8s/install.sh)
+export KUBEBUILDER_ASSETS
 
 # The shared-CIDR benchmark lives with the handlers in the main package;
 # -short keeps that package's envtest control plane from starting.
@@ -68,6 +77,28 @@ if [[ -n "$baseline" ]]; then
 	go test -run '^$' -bench . -benchtime=1x -count="$count" -timeout 120m ./test/bench/ \
 		-args "${args[@]}" -controller-binary="$(realpath "$baseline")" | tee "$base" >&2
 fi
+fi
+
+# results FILE: the benchmark result lines of FILE, whole. go test writes
+# a benchmark's name before it runs it, so a log line of the benchmark's
+# own process (klog's format: a letter, the date, a time) can land between
+# the name and the figures.
+results() {
+	awk '
+		/^[IWEF][0-9][0-9][0-9][0-9] [0-9:.]+ / { next }
+		/^Benchmark[^ \t]*-[0-9]+[ \t]/ {
+			name = $1
+			rest = $0; sub(/^[^ \t]+[ \t]+/, "", rest)
+			if (rest ~ /^[0-9]+[ \t]/) { print; name = "" }
+			next
+		}
+		name != "" && /^[ \t]*[0-9]+[ \t]+[0-9.]+ ns\/op/ { print name " " $0; name = ""; next }
+	' "$1"
+}
+results "$raw" >"$work/results.txt"
+results "$base" >"$work/baseline-results.txt"
+raw=$work/results.txt
+base=$work/baseline-results.txt
 
 # median FILE NAME UNIT: the median of the values reported with UNIT by
 # benchmark NAME in FILE, or n/a.

@@ -39,6 +39,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
@@ -113,6 +114,17 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
+	// client-go's own logs in this process (a reset connection while the
+	// API server is killed) go to a file that goes with the run: on stderr
+	// they would land in the middle of a benchmark's result line, which go
+	// test prints in two parts.
+	clientLog, err := os.Create(filepath.Join(dir, "client.log"))
+	if err != nil {
+		return 0, err
+	}
+	defer clientLog.Close()
+	klog.LogToStderr(false)
+	klog.SetOutput(clientLog)
 	// A certificate directory of our own survives the API server's Stop, so
 	// that it starts again with the same certificates and clients go on
 	// trusting it (envtest removes a directory it made itself).
