@@ -338,6 +338,20 @@ func (c *revisionClock) firstAnswerAfter(t time.Time) (time.Time, bool) {
 	return c.samples[i].at, true
 }
 
+// waitPast waits until a probe write has returned after t, so that every
+// write made before t has a later probe to be dated by.
+func (c *revisionClock) waitPast(b *testing.B, t time.Time) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, ok := c.firstAnswerAfter(t); ok {
+			return
+		}
+		time.Sleep(revisionTick)
+	}
+	b.Fatalf("no probe write returned within a minute of %v", t)
+}
+
 // readyTimes dates the Ready Networks of set by their resourceVersion:
 // each was made Ready by its last write, which returned before the first
 // probe write with a later version did. They come back sorted.

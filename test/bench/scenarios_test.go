@@ -338,6 +338,7 @@ func outageRun(b *testing.B, kind string, fault bool, run runner) outageResult {
 	}
 	w.wait(b, 10*time.Minute)
 	stop()
+	clock.waitPast(b, time.Now())
 	ready := clock.readyTimes(b, set)
 	ready.writeTimeline(b, kind, started, marks)
 	done := ready.readyBy(from)
