@@ -123,7 +123,14 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer clientLog.Close()
-	klog.LogToStderr(false)
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	// Without the threshold, errors would still be copied to stderr.
+	for name, value := range map[string]string{"logtostderr": "false", "stderrthreshold": "FATAL"} {
+		if err := klogFlags.Set(name, value); err != nil {
+			return 0, err
+		}
+	}
 	klog.SetOutput(clientLog)
 	// A certificate directory of our own survives the API server's Stop, so
 	// that it starts again with the same certificates and clients go on
