@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/events"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
@@ -201,10 +202,12 @@ type Controller struct {
 	// bursts tells when to return memory (memory.go).
 	bursts burstTracker
 
-	eventSink  *asyncSink
-	stopEvents context.CancelFunc
-	recorder   record.EventRecorder
-	opts       Options
+	// events writes the Events of recorder; Run flushes and stops it.
+	events *events.Recorder
+	// recorder is what syncs record Events with: events, which unit tests
+	// replace with client-go's FakeRecorder.
+	recorder record.EventRecorder
+	opts     Options
 }
 
 // NewController returns a Controller fed by the given informers. It adds the
@@ -245,9 +248,10 @@ func NewController(
 
 	logger.V(4).Info("Creating event recorder")
 	// Event recording outlives ctx: Run flushes the last Events after the
-	// workers have stopped, then stops the sink's writers.
-	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
-	eventSink := newAsyncSink(eventsCtx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")})
+	// workers have stopped, then stops the recorder.
+	recorder := events.NewRecorder(ctx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")},
+		scheme.Scheme, corev1.EventSource{Component: controllerAgentName},
+		events.Options{Dropped: func(n int) { eventsDropped.Add(float64(n)) }})
 
 	c := &Controller{
 		kubeclientset:     kubeclientset,
@@ -264,11 +268,10 @@ func NewController(
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		health:     opts.health,
-		eventSink:  eventSink,
-		stopEvents: stopEvents,
-		recorder:   newEventRecorder(eventsCtx, eventSink, scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
-		opts:       opts,
+		health:   opts.health,
+		events:   recorder,
+		recorder: recorder,
+		opts:     opts,
 	}
 
 	logger.Info("Setting up event handlers")
@@ -313,7 +316,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 // what was done.
 func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.stopEvents()
+	defer c.events.Stop()
 	logger := klog.FromContext(ctx)
 
 	// stop ends with ctx or abort: then workers take no new keys.
@@ -343,7 +346,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
 	wg.Go(func() {
-		c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 && c.eventSink.pendingWrites() == 0 })
+		c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 && c.events.Pending() == 0 })
 	})
 	isLeader.Set(1)
 	defer isLeader.Set(0)
@@ -363,8 +366,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	}
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), eventFlushTimeout)
 	defer cancelFlush()
-	if unwritten := c.eventSink.flush(flushCtx); unwritten > 0 {
-		eventsDropped.Add(float64(unwritten))
+	if unwritten := c.events.Flush(flushCtx); unwritten > 0 {
 		logger.Info("Events not written in time; dropping them", "count", unwritten, "timeout", eventFlushTimeout)
 	}
 	logger.Info("Workers stopped and Events flushed")

@@ -174,7 +174,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.stopEvents)
+	t.Cleanup(c.events.Stop)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
 	for _, n := range objs.networks {

@@ -90,7 +90,7 @@ func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrd
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(c.stopEvents)
+	tb.Cleanup(c.events.Stop)
 	tb.Cleanup(c.workqueue.ShutDown)
 	for _, n := range networks {
 		if err := networkInformer.Informer().GetIndexer().Add(n); err != nil {
@@ -243,7 +243,7 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 		cancel()
 		networkInformers.Shutdown()
 		kubeInformers.Shutdown()
-		c.stopEvents()
+		c.events.Stop()
 		queue.ShutDown()
 	})
 	networkInformers.Start(ctx.Done())

@@ -1,4 +1,4 @@
-package main
+package events
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/component-base/metrics/testutil"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
 )
@@ -79,22 +79,46 @@ func event(object, message string) *corev1.Event {
 	return &corev1.Event{InvolvedObject: corev1.ObjectReference{Namespace: "default", Name: object}, Message: message}
 }
 
-// newTestSink returns an asyncSink writing to sink whose retries do not
-// wait: its clock jumps ahead by eventRetryMaxDelay whenever a writer waits.
-func newTestSink(t *testing.T, sink record.EventSink) *asyncSink {
-	s, clk := newFakeClockSink(t, sink)
+// epoch is when the tests' fake clocks start.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// component is the source of the tests' Events.
+const component = "network-controller"
+
+// dropCounter counts the Events a writer gives up on.
+type dropCounter struct{ n atomic.Int64 }
+
+func (d *dropCounter) add(n int)    { d.n.Add(int64(n)) }
+func (d *dropCounter) count() int64 { return d.n.Load() }
+
+// newTestWriter returns a writer to sink whose retries do not wait: its
+// clock jumps ahead by eventRetryMaxDelay whenever a writer waits.
+func newTestWriter(t *testing.T, sink record.EventSink) (*writer, *dropCounter) {
+	w, clk, drops := newFakeClockWriter(t, sink)
 	fastForward(t, clk, eventRetryMaxDelay)
-	return s
+	return w, drops
 }
 
-// newFakeClockSink returns an asyncSink writing to sink whose retries wait
-// on the returned fake clock.
-func newFakeClockSink(t *testing.T, sink record.EventSink) (*asyncSink, *testclock.FakeClock) {
+// newFakeClockWriter returns a writer to sink whose retries wait on the
+// returned fake clock.
+func newFakeClockWriter(t *testing.T, sink record.EventSink) (*writer, *testclock.FakeClock, *dropCounter) {
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
 	clk := testclock.NewFakeClock(epoch)
-	return newAsyncSinkWithClock(ctx, sink, clk), clk
+	drops := &dropCounter{}
+	return newWriter(ctx, sink, clk, drops.add), clk, drops
+}
+
+// newTestRecorder returns a Recorder writing to sink, on a fake clock that
+// jumps ahead whenever a writer waits.
+func newTestRecorder(t *testing.T, sink record.EventSink) *Recorder {
+	_, ctx := ktesting.NewTestContext(t)
+	clk := testclock.NewFakeClock(epoch)
+	fastForward(t, clk, eventRetryMaxDelay)
+	r := NewRecorder(ctx, sink, scheme.Scheme, corev1.EventSource{Component: component}, Options{Clock: clk})
+	t.Cleanup(r.Stop)
+	return r
 }
 
 // fastForward steps clk by step whenever something waits on it, until the
@@ -118,9 +142,9 @@ func fastForward(t *testing.T, clk *testclock.FakeClock, step time.Duration) {
 	}()
 }
 
-func TestAsyncSinkReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
+func TestWriterReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
 	inner := &recordingSink{gate: make(chan struct{})}
-	sink := newTestSink(t, inner)
+	sink, _ := newTestWriter(t, inner)
 	sink.Create(event("blue", "m"))
 	flushed := make(chan struct{})
 	go func() { sink.flush(context.Background()); close(flushed) }()
@@ -140,9 +164,9 @@ func TestAsyncSinkReturnsAtOnceAndFlushWaitsForTheWrite(t *testing.T) {
 	}
 }
 
-func TestAsyncSinkKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
+func TestWriterKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
 	inner := &recordingSink{}
-	sink := newTestSink(t, inner)
+	sink, _ := newTestWriter(t, inner)
 	for i := range 50 {
 		for _, object := range []string{"a", "b", "c"} {
 			e := event(object, fmt.Sprint(i))
@@ -174,11 +198,10 @@ func TestAsyncSinkKeepsTheOrderOfWritesAboutOneObject(t *testing.T) {
 	}
 }
 
-func TestAsyncSinkDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
-	eventsDropped.Reset()
+func TestWriterDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
 	inner := &recordingSink{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	defer close(inner.gate)
-	sink := newTestSink(t, inner)
+	sink, drops := newTestWriter(t, inner)
 	// One object: one writer, held on its first write; its queue then
 	// takes eventQueuePerWriter more before dropping.
 	sink.Create(event("blue", "m"))
@@ -186,18 +209,18 @@ func TestAsyncSinkDropsAndCountsWhenAWritersQueueIsFull(t *testing.T) {
 	for range eventQueuePerWriter + 5 {
 		sink.Create(event("blue", "m"))
 	}
-	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 5 {
-		t.Errorf("events_dropped_total = %v, want 5", got)
+	if got := drops.count(); got != 5 {
+		t.Errorf("dropped = %v, want 5", got)
 	}
 }
 
-func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
+func TestWriterRetriesOnlyFailuresThatMayPass(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
 		failures  int
 		wantCalls int
-		wantDrops float64
+		wantDrops int64
 	}{
 		{"a transport error is retried", errors.New("connection refused"), 1, 2, 0},
 		{"throttling is retried", apierrors.NewTooManyRequests("slow down", 1), 1, 2, 0},
@@ -209,25 +232,24 @@ func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			eventsDropped.Reset()
 			inner := &recordingSink{err: tc.err, failures: tc.failures}
-			sink := newTestSink(t, inner)
+			sink, drops := newTestWriter(t, inner)
 			sink.Create(event("blue", "m"))
 			sink.flush(context.Background())
 			if got := len(inner.recorded()); got != tc.wantCalls {
 				t.Errorf("write attempts = %d, want %d", got, tc.wantCalls)
 			}
-			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
-				t.Errorf("events_dropped_total = %v, want %v", got, tc.wantDrops)
+			if got := drops.count(); got != tc.wantDrops {
+				t.Errorf("dropped = %v, want %v", got, tc.wantDrops)
 			}
 		})
 	}
 }
 
-func TestAsyncSinkFlushGivesUpWhenTheContextEnds(t *testing.T) {
+func TestWriterFlushGivesUpWhenTheContextEnds(t *testing.T) {
 	inner := &recordingSink{gate: make(chan struct{})}
 	defer close(inner.gate)
-	sink := newTestSink(t, inner)
+	sink, _ := newTestWriter(t, inner)
 	sink.Create(event("blue", "m"))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -241,10 +263,9 @@ func TestAsyncSinkFlushGivesUpWhenTheContextEnds(t *testing.T) {
 // A repeated Event is a patch of the Event it counts. When that Event is gone
 // (it expired, or its create was never written), the repeat is created
 // instead, as client-go's own recorder does, rather than lost.
-func TestAsyncSinkCreatesARepeatWhoseEventIsGone(t *testing.T) {
-	eventsDropped.Reset()
+func TestWriterCreatesARepeatWhoseEventIsGone(t *testing.T) {
 	inner := &recordingSink{patchErr: apierrors.NewNotFound(corev1.Resource("events"), "blue.1")}
-	sink := newTestSink(t, inner)
+	sink, drops := newTestWriter(t, inner)
 	first := event("blue", "m")
 	first.Count = 1
 	sink.Create(first)
@@ -259,8 +280,8 @@ func TestAsyncSinkCreatesARepeatWhoseEventIsGone(t *testing.T) {
 	if c := inner.created; c.Count != 2 || c.ResourceVersion != "" {
 		t.Errorf("the repeat was created with count %d and resourceVersion %q, want 2 and none", c.Count, c.ResourceVersion)
 	}
-	if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != 0 {
-		t.Errorf("events_dropped_total = %v, want 0", got)
+	if got := drops.count(); got != 0 {
+		t.Errorf("dropped = %v, want 0", got)
 	}
 }
 
@@ -291,29 +312,28 @@ func (s *outageSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) { r
 // if that is within eventRetryWindow; past it, the Event is dropped and
 // counted. Time is the sink's fake clock, stepped in small increments while
 // a writer waits.
-func TestAsyncSinkRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
+func TestWriterRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
 	const step = 100 * time.Millisecond
 	tests := []struct {
 		name      string
 		outage    time.Duration
-		wantDrops float64
+		wantDrops int64
 	}{
 		{"an outage shorter than the window loses nothing", eventRetryWindow * 3 / 4, 0},
 		{"an outage longer than the window drops the Event", time.Hour, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			eventsDropped.Reset()
 			inner := &outageSink{}
-			sink, clk := newFakeClockSink(t, inner)
+			sink, clk, drops := newFakeClockWriter(t, inner)
 			inner.clk, inner.end = clk, clk.Now().Add(tc.outage)
 			recorded := clk.Now()
 			fastForward(t, clk, step)
 			sink.Create(event("blue", "m"))
 			sink.flush(context.Background())
 
-			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
-				t.Errorf("events_dropped_total = %v, want %v", got, tc.wantDrops)
+			if got := drops.count(); got != tc.wantDrops {
+				t.Errorf("dropped = %v, want %v", got, tc.wantDrops)
 			}
 			last := inner.tries[len(inner.tries)-1].Sub(recorded)
 			t.Logf("%d tries, the last %v after the Event was recorded", len(inner.tries), last)
@@ -339,36 +359,34 @@ func TestAsyncSinkRetriesThroughAnOutageForTheRetryWindow(t *testing.T) {
 
 // The recorder counts a repeated Event on the first one, by a patch, and
 // creates the Event again when the patch finds it gone.
-func TestEventRecorderPatchesRepeatsAndRecreatesAGoneEvent(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
+func TestRecorderPatchesRepeatsAndRecreatesAGoneEvent(t *testing.T) {
 	inner := &recordingSink{}
-	recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+	recorder := newTestRecorder(t, inner)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}}
 
 	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
 	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
-	recorder.sink.flush(context.Background())
+	recorder.Flush(context.Background())
 	inner.mu.Lock()
 	inner.patchErr = apierrors.NewNotFound(corev1.Resource("events"), "blue.1")
 	inner.mu.Unlock()
 	recorder.Event(pod, corev1.EventTypeWarning, "Trouble", "m")
-	recorder.sink.flush(context.Background())
+	recorder.Flush(context.Background())
 
 	if got, want := inner.recorded(), []string{"create blue m", "patch blue m", "patch blue m", "create blue m"}; !slices.Equal(got, want) {
 		t.Errorf("writes = %v, want %v", got, want)
 	}
-	if c := inner.created; c.Count != 3 || c.Type != corev1.EventTypeWarning || c.Source.Component != controllerAgentName {
-		t.Errorf("recreated Event has count %d, type %s, source %q; want 3, Warning, %q", c.Count, c.Type, c.Source.Component, controllerAgentName)
+	if c := inner.created; c.Count != 3 || c.Type != corev1.EventTypeWarning || c.Source.Component != component {
+		t.Errorf("recreated Event has count %d, type %s, source %q; want 3, Warning, %q", c.Count, c.Type, c.Source.Component, component)
 	}
 }
 
 // Events the recorder cannot build are refused before they reach the sink.
-func TestEventRecorderRefusesUnknownTypes(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
+func TestRecorderRefusesUnknownTypes(t *testing.T) {
 	inner := &recordingSink{}
-	recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+	recorder := newTestRecorder(t, inner)
 	recorder.Event(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}}, "Fatal", "Trouble", "m")
-	recorder.sink.flush(context.Background())
+	recorder.Flush(context.Background())
 	if got := inner.recorded(); len(got) != 0 {
 		t.Errorf("writes = %v, want none", got)
 	}
@@ -377,7 +395,7 @@ func TestEventRecorderRefusesUnknownTypes(t *testing.T) {
 // The recorder counts a repeat on the earlier Event while fewer than
 // eventCorrelationCacheSize other objects emitted Events in between; past
 // that it has forgotten the earlier Event and creates the repeat anew.
-func TestEventRecorderForgetsObjectsPastTheCorrelationCache(t *testing.T) {
+func TestRecorderForgetsObjectsPastTheCorrelationCache(t *testing.T) {
 	tests := []struct {
 		name   string
 		others int
@@ -389,9 +407,8 @@ func TestEventRecorderForgetsObjectsPastTheCorrelationCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, ctx := ktesting.NewTestContext(t)
 			inner := &recordingSink{}
-			recorder := newEventRecorder(ctx, newTestSink(t, inner), scheme.Scheme, corev1.EventSource{Component: controllerAgentName})
+			recorder := newTestRecorder(t, inner)
 			pod := func(name string) *corev1.Pod {
 				return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}}
 			}
@@ -401,7 +418,7 @@ func TestEventRecorderForgetsObjectsPastTheCorrelationCache(t *testing.T) {
 				recorder.Event(pod(fmt.Sprintf("other-%d", i)), corev1.EventTypeWarning, "Trouble", "m")
 			}
 			recorder.Event(pod("blue"), corev1.EventTypeWarning, "Trouble", "m")
-			recorder.sink.flush(context.Background())
+			recorder.Flush(context.Background())
 
 			// The sink's writers may write different objects' Events in any
 			// order, so only blue's writes are compared.
