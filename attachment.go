@@ -69,7 +69,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 		var created *nadv1.NetworkAttachmentDefinition
 		created, err = client.Create(ctx, desired, metav1.CreateOptions{FieldManager: controllerAgentName})
 		if err == nil {
-			c.expectations.wroteAttachment(cache.MetaObjectToName(network), created)
+			c.expectations.WroteAttachment(cache.MetaObjectToName(network), slimAttachment(created))
 			logger.V(2).Info("Created NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 			return true, storedAsWritten(created, desired)
 		}
@@ -98,7 +98,7 @@ func (c *Controller) ensureAttachment(ctx context.Context, network *samplecrdv1.
 	if err != nil {
 		return false, classifyWrite(fmt.Errorf("updating NetworkAttachmentDefinition %s: %w", klog.KObj(desired), err))
 	}
-	c.expectations.wroteAttachment(cache.MetaObjectToName(network), written)
+	c.expectations.WroteAttachment(cache.MetaObjectToName(network), slimAttachment(written))
 	logger.V(2).Info("Repaired drifted NetworkAttachmentDefinition", "attachment", klog.KObj(desired))
 	return true, storedAsWritten(written, desired)
 }
@@ -160,7 +160,7 @@ func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.
 	if err != nil {
 		return false, fmt.Errorf("deleting NetworkAttachmentDefinition %s: %w", klog.KObj(current), err)
 	}
-	c.expectations.deletedAttachment(cache.MetaObjectToName(network), current.UID)
+	c.expectations.DeletedAttachment(cache.MetaObjectToName(network), current.UID)
 	klog.FromContext(ctx).V(2).Info("Removed NetworkAttachmentDefinition", "attachment", klog.KObj(current))
 	return true, nil
 }
@@ -178,10 +178,10 @@ func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip
 
 // knownAttachment returns the attachment named like the Network from the
 // cache, or as the controller last wrote it while the cache does not show
-// that write yet (expectations.go). Never mutate it.
+// that write yet (pkg/expectations). Never mutate it.
 func (c *Controller) knownAttachment(network *samplecrdv1.Network) (*nadv1.NetworkAttachmentDefinition, error) {
 	cached, err := c.attachmentsLister.NetworkAttachmentDefinitions(network.Namespace).Get(network.Name)
-	return c.expectations.attachment(cache.MetaObjectToName(network), cached, err)
+	return c.expectations.Attachment(cache.MetaObjectToName(network), cached, err)
 }
 
 // currentAttachment returns the Network's attachment as knownAttachment

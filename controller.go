@@ -28,6 +28,7 @@ import (
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/events"
+	"github.com/samplecrd/network-controller/pkg/expectations"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
@@ -190,7 +191,7 @@ type Controller struct {
 
 	// expectations lets a sync tell a cache that lags behind the
 	// controller's own writes from one that is current.
-	expectations *writeExpectations
+	expectations *expectations.Writes
 
 	// workqueue holds namespace/name keys of Networks to sync. It is rate
 	// limited so that a failing Network backs off instead of hot-looping,
@@ -264,7 +265,7 @@ func NewController(
 		attachmentsSynced: attachmentInformer.Informer().HasSynced,
 		namespacesLister:  namespaceInformer.Lister(),
 		namespacesSynced:  namespaceInformer.Informer().HasSynced,
-		expectations:      newWriteExpectations(opts.Clock),
+		expectations:      expectations.New(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
@@ -474,7 +475,7 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		// reference; the delete handler already re-enqueued the Networks
 		// this one may have been blocking.
 		logger.V(4).Info("Network no longer exists")
-		c.expectations.forget(key)
+		c.expectations.Forget(key)
 		return outcomeDeleted, nil
 	}
 	if err != nil {
@@ -491,7 +492,7 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		// The event this waits for queues the Network again; the delayed
 		// add is only a safety net should it never come.
 		logger.V(4).Info("Cache has not caught up with the last write yet; skipping")
-		c.workqueue.AddAfter(key, expectationTTL)
+		c.workqueue.AddAfter(key, expectations.TTL)
 		return outcomeStale, nil
 	}
 
@@ -562,5 +563,5 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 // status the controller last wrote. (A cache behind on the attachment is
 // no reason to wait: the sync reads what the controller wrote instead.)
 func (c *Controller) cacheIsBehind(key cache.ObjectName, network *samplecrdv1.Network) bool {
-	return c.expectations.networkBehind(key, network.ResourceVersion)
+	return c.expectations.NetworkBehind(key, network.ResourceVersion)
 }

@@ -32,6 +32,7 @@ import (
 	kubeinformers "k8s.io/client-go/informers"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/expectations"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/netspec"
@@ -138,7 +139,7 @@ type fixtureObjects struct {
 	attachments []*nadv1.NetworkAttachmentDefinition
 	unlisted    []*nadv1.NetworkAttachmentDefinition
 	// expect sets up what the controller remembers of its own writes.
-	expect func(*writeExpectations)
+	expect func(*expectations.Writes)
 	// namespaces are cached Namespaces; every Network's namespace that is
 	// not among them is cached with an allowance of every range.
 	namespaces []*corev1.Namespace
@@ -654,7 +655,7 @@ func TestSyncHandler(t *testing.T) {
 			objects: fixtureObjects{
 				networks:    []*samplecrdv1.Network{blue},
 				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
-				expect:      func(e *writeExpectations) { e.wroteStatus(cache.MetaObjectToName(blue), "2") },
+				expect:      func(e *expectations.Writes) { e.WroteStatus(cache.MetaObjectToName(blue), "2") },
 			},
 			key:         blue,
 			wantOutcome: outcomeStale,
@@ -663,7 +664,9 @@ func TestSyncHandler(t *testing.T) {
 			name: "a sync that meets a cache not yet showing the attachment it created goes on with what it wrote: no create",
 			objects: fixtureObjects{
 				networks: []*samplecrdv1.Network{blue},
-				expect:   func(e *writeExpectations) { e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue)) },
+				expect: func(e *expectations.Writes) {
+					e.WroteAttachment(cache.MetaObjectToName(blue), slimAttachment(ownedAttachment(t, blue)))
+				},
 			},
 			key:         blue,
 			wantOutcome: outcomeSuccess,
@@ -675,8 +678,8 @@ func TestSyncHandler(t *testing.T) {
 			objects: fixtureObjects{
 				networks:    []*samplecrdv1.Network{synced(older), synced(younger)},
 				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
-				expect: func(e *writeExpectations) {
-					e.deletedAttachment(cache.MetaObjectToName(younger), ownedAttachment(t, younger).UID)
+				expect: func(e *expectations.Writes) {
+					e.DeletedAttachment(cache.MetaObjectToName(younger), ownedAttachment(t, younger).UID)
 				},
 			},
 			key:         younger,
@@ -689,9 +692,9 @@ func TestSyncHandler(t *testing.T) {
 			objects: fixtureObjects{
 				networks:    []*samplecrdv1.Network{synced(blue)},
 				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
-				expect: func(e *writeExpectations) {
-					e.wroteStatus(cache.MetaObjectToName(blue), "1")
-					e.wroteAttachment(cache.MetaObjectToName(blue), ownedAttachment(t, blue))
+				expect: func(e *expectations.Writes) {
+					e.WroteStatus(cache.MetaObjectToName(blue), "1")
+					e.WroteAttachment(cache.MetaObjectToName(blue), slimAttachment(ownedAttachment(t, blue)))
 				},
 			},
 			key:         blue,

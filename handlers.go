@@ -41,7 +41,7 @@ func (c *Controller) addNetwork(obj interface{}, isInInitialList bool) {
 func (c *Controller) updateNetwork(oldObj, newObj interface{}) {
 	oldNetwork, newNetwork := oldObj.(*samplecrdv1.Network), newObj.(*samplecrdv1.Network)
 	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion ||
-		c.expectations.echoOfStatus(cache.MetaObjectToName(newNetwork), newNetwork.ResourceVersion) {
+		c.expectations.EchoOfStatus(cache.MetaObjectToName(newNetwork), newNetwork.ResourceVersion) {
 		return
 	}
 	c.enqueueNetwork(newNetwork)
@@ -119,7 +119,7 @@ func (c *Controller) updateAttachment(oldObj, newObj interface{}) {
 // seen that state.
 func (c *Controller) addAttachment(obj interface{}) {
 	if nad, ok := obj.(*nadv1.NetworkAttachmentDefinition); ok &&
-		c.expectations.echoOfAttachment(cache.NewObjectName(nad.Namespace, nad.Name), nad.ResourceVersion) {
+		c.expectations.EchoOfAttachment(cache.NewObjectName(nad.Namespace, nad.Name), nad.ResourceVersion) {
 		return
 	}
 	c.handleAttachment(obj)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/expectations"
 	"github.com/samplecrd/network-controller/pkg/overlap"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -377,9 +378,9 @@ func TestOwnWritesComingBackQueueNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
-			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *writeExpectations) {
-				e.wroteStatus(key, written.ResourceVersion)
-				e.wroteAttachment(key, nad)
+			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *expectations.Writes) {
+				e.WroteStatus(key, written.ResourceVersion)
+				e.WroteAttachment(key, slimAttachment(nad))
 			}})
 			tc.fire(f.controller)
 			if got := queued(f.controller); !slices.Equal(got, tc.want) {
@@ -389,13 +390,13 @@ func TestOwnWritesComingBackQueueNothing(t *testing.T) {
 	}
 	t.Run("once both came back nothing is remembered", func(t *testing.T) {
 		_, ctx := ktesting.NewTestContext(t)
-		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *writeExpectations) {
-			e.wroteStatus(key, written.ResourceVersion)
-			e.wroteAttachment(key, nad)
+		f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, expect: func(e *expectations.Writes) {
+			e.WroteStatus(key, written.ResourceVersion)
+			e.WroteAttachment(key, slimAttachment(nad))
 		}})
 		f.controller.updateNetwork(blue, written)
 		f.controller.addAttachment(nad)
-		if n := len(f.controller.expectations.m); n != 0 {
+		if n := f.controller.expectations.Len(); n != 0 {
 			t.Errorf("%d expectations left, want none", n)
 		}
 	})

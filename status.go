@@ -88,7 +88,7 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 	if err != nil {
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
-	c.expectations.wroteStatus(cache.MetaObjectToName(network), rv)
+	c.expectations.WroteStatus(cache.MetaObjectToName(network), rv)
 	klog.FromContext(ctx).V(2).Info("Updated status", "reason", ready.Reason)
 	return true, nil
 }

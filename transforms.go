@@ -95,6 +95,14 @@ func attachmentTransform(obj interface{}) (interface{}, error) {
 	return slim, nil
 }
 
+// slimAttachment is an attachment the controller wrote, as the cache would
+// keep it, sharing nothing with written: what the write expectations hold
+// until the cache shows the write.
+func slimAttachment(written *nadv1.NetworkAttachmentDefinition) *nadv1.NetworkAttachmentDefinition {
+	slim, _ := attachmentTransform(written.DeepCopy())
+	return slim.(*nadv1.NetworkAttachmentDefinition)
+}
+
 // managedLabels is the label map of every cached managed attachment.
 var managedLabels = map[string]string{managedByLabel: managedByValue}
 

@@ -1,4 +1,4 @@
-package main
+package expectations
 
 import (
 	"sync"
@@ -12,13 +12,13 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// expectationTTL bounds how long the controller trusts what it wrote over
+// TTL bounds how long the controller trusts what it wrote over
 // what its caches show. The watch normally delivers its own write within
 // milliseconds; the bound only matters if an event is never delivered,
 // after which the caches are believed again.
-const expectationTTL = 30 * time.Second
+const TTL = 30 * time.Second
 
-// writeExpectations remembers, per Network, what the controller's own last
+// Writes remembers, per Network, what the controller's own last
 // writes produced until the informer caches show them, so that a sync does
 // not decide on a cache that lags behind the controller itself.
 //
@@ -38,7 +38,7 @@ const expectationTTL = 30 * time.Second
 // Resource versions are compared as numbers, which Kubernetes documents
 // for objects of one resource; when a server hands out versions that do not
 // parse, the caches are always believed, as if this type did not exist.
-type writeExpectations struct {
+type Writes struct {
 	clock clock.PassiveClock
 	mu    sync.Mutex
 	m     map[cache.ObjectName]expectation
@@ -56,27 +56,37 @@ type expectation struct {
 	at         time.Time
 }
 
-func newWriteExpectations(c clock.PassiveClock) *writeExpectations {
-	return &writeExpectations{clock: c, m: map[cache.ObjectName]expectation{}}
+// New returns an empty Writes whose expectations age by c.
+func New(c clock.PassiveClock) *Writes {
+	return &Writes{clock: c, m: map[cache.ObjectName]expectation{}}
 }
 
-// wroteStatus records the resourceVersion a status write returned.
-func (e *writeExpectations) wroteStatus(key cache.ObjectName, rv string) {
+// Len is how many Networks have an expectation (expired ones included until
+// they are next looked at).
+func (e *Writes) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.m)
+}
+
+// WroteStatus records the resourceVersion a status write returned.
+func (e *Writes) WroteStatus(key cache.ObjectName, rv string) {
 	e.update(key, func(x *expectation) { x.networkRV = rv })
 }
 
-// wroteAttachment records an attachment as a create or update returned it.
-func (e *writeExpectations) wroteAttachment(key cache.ObjectName, written *nadv1.NetworkAttachmentDefinition) {
-	slim, _ := attachmentTransform(written.DeepCopy())
-	e.update(key, func(x *expectation) { x.attachment, x.deletedUID = slim.(*nadv1.NetworkAttachmentDefinition), "" })
+// WroteAttachment records an attachment as a create or update returned it,
+// slimmed as the cache keeps it (Attachment hands it out in place of the
+// cached one). Writes keeps it: the caller must not change it afterwards.
+func (e *Writes) WroteAttachment(key cache.ObjectName, slim *nadv1.NetworkAttachmentDefinition) {
+	e.update(key, func(x *expectation) { x.attachment, x.deletedUID = slim, "" })
 }
 
-// deletedAttachment records the deletion of the attachment with uid.
-func (e *writeExpectations) deletedAttachment(key cache.ObjectName, uid types.UID) {
+// DeletedAttachment records the deletion of the attachment with uid.
+func (e *Writes) DeletedAttachment(key cache.ObjectName, uid types.UID) {
 	e.update(key, func(x *expectation) { x.attachment, x.deletedUID = nil, uid })
 }
 
-func (e *writeExpectations) update(key cache.ObjectName, set func(*expectation)) {
+func (e *Writes) update(key cache.ObjectName, set func(*expectation)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x := e.m[key]
@@ -85,10 +95,10 @@ func (e *writeExpectations) update(key cache.ObjectName, set func(*expectation))
 	e.m[key] = x
 }
 
-// networkBehind reports whether the cached Network, at resourceVersion
+// NetworkBehind reports whether the cached Network, at resourceVersion
 // cachedRV, does not show the controller's last status write yet. Once it
 // does, that part of the expectation is forgotten.
-func (e *writeExpectations) networkBehind(key cache.ObjectName, cachedRV string) bool {
+func (e *Writes) NetworkBehind(key cache.ObjectName, cachedRV string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x, ok := e.live(key)
@@ -103,11 +113,11 @@ func (e *writeExpectations) networkBehind(key cache.ObjectName, cachedRV string)
 	return false
 }
 
-// attachment returns the Network's attachment as the controller knows it:
+// Attachment returns the Network's attachment as the controller knows it:
 // what the cache returned (cached, err), unless the cache does not show
 // the controller's last write of it yet. Once it does, that part of the
 // expectation is forgotten. The result is shared: never mutate it.
-func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.NetworkAttachmentDefinition, err error) (*nadv1.NetworkAttachmentDefinition, error) {
+func (e *Writes) Attachment(key cache.ObjectName, cached *nadv1.NetworkAttachmentDefinition, err error) (*nadv1.NetworkAttachmentDefinition, error) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return cached, err
 	}
@@ -128,10 +138,10 @@ func (e *writeExpectations) attachment(key cache.ObjectName, cached *nadv1.Netwo
 	return cached, err
 }
 
-// echoOfStatus reports whether a Network at resourceVersion rv is the
+// EchoOfStatus reports whether a Network at resourceVersion rv is the
 // controller's own last status write coming back through the watch, and
 // forgets that write: the cache now shows it.
-func (e *writeExpectations) echoOfStatus(key cache.ObjectName, rv string) bool {
+func (e *Writes) EchoOfStatus(key cache.ObjectName, rv string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x, ok := e.live(key)
@@ -143,10 +153,10 @@ func (e *writeExpectations) echoOfStatus(key cache.ObjectName, rv string) bool {
 	return true
 }
 
-// echoOfAttachment reports whether an attachment at resourceVersion rv is
+// EchoOfAttachment reports whether an attachment at resourceVersion rv is
 // the controller's own last write of the Network's attachment coming back
 // through the watch, and forgets that write: the cache now shows it.
-func (e *writeExpectations) echoOfAttachment(key cache.ObjectName, rv string) bool {
+func (e *Writes) EchoOfAttachment(key cache.ObjectName, rv string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	x, ok := e.live(key)
@@ -158,11 +168,11 @@ func (e *writeExpectations) echoOfAttachment(key cache.ObjectName, rv string) bo
 	return true
 }
 
-// live returns key's expectation unless it is older than expectationTTL,
+// live returns key's expectation unless it is older than TTL,
 // in which case it is forgotten; e.mu must be held.
-func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
+func (e *Writes) live(key cache.ObjectName) (expectation, bool) {
 	x, ok := e.m[key]
-	if ok && e.clock.Since(x.at) > expectationTTL {
+	if ok && e.clock.Since(x.at) > TTL {
 		e.delete(key)
 		return expectation{}, false
 	}
@@ -171,7 +181,7 @@ func (e *writeExpectations) live(key cache.ObjectName) (expectation, bool) {
 
 // store keeps x for key, or forgets key when x expects nothing; e.mu must
 // be held.
-func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
+func (e *Writes) store(key cache.ObjectName, x expectation) {
 	if x.networkRV == "" && x.attachment == nil && x.deletedUID == "" {
 		e.delete(key)
 		return
@@ -179,8 +189,8 @@ func (e *writeExpectations) store(key cache.ObjectName, x expectation) {
 	e.m[key] = x
 }
 
-// forget drops what is remembered for a Network that is gone.
-func (e *writeExpectations) forget(key cache.ObjectName) {
+// Forget drops what is remembered for a Network that is gone.
+func (e *Writes) Forget(key cache.ObjectName) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.delete(key)
@@ -189,7 +199,7 @@ func (e *writeExpectations) forget(key cache.ObjectName) {
 // delete forgets key; e.mu must be held. A map never gives back the room
 // it grew to, and a burst of thousands of Networks grows this one to as
 // many entries for a moment, so it starts afresh each time it empties.
-func (e *writeExpectations) delete(key cache.ObjectName) {
+func (e *Writes) delete(key cache.ObjectName) {
 	delete(e.m, key)
 	if len(e.m) == 0 {
 		e.m = map[cache.ObjectName]expectation{}
