@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -33,19 +34,19 @@ func TestProbes(t *testing.T) {
 			}
 		})
 	}
-	t.Run("healthz fails for good once the Lease was lost", func(t *testing.T) {
-		health := newLeaderHealth()
-		handler := probeHandler(func() bool { return true }, health)
+	t.Run("healthz fails with the check, naming its error", func(t *testing.T) {
+		check := &failingCheck{}
+		handler := probeHandler(func() bool { return true }, check)
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != http.StatusOK {
 			t.Fatalf("before: GET /healthz = %d %q, want 200", rec.Code, rec.Body.String())
 		}
-		health.lost.Store(true)
+		check.err = errors.New("leader election lost")
 		rec = httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), errLeaseLost.Error()) {
-			t.Errorf("after the loss: GET /healthz = %d %q, want 500 naming the loss", rec.Code, rec.Body.String())
+		if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), check.err.Error()) {
+			t.Errorf("after the failure: GET /healthz = %d %q, want 500 naming it", rec.Code, rec.Body.String())
 		}
 	})
 	t.Run("healthz includes the leader election watchdog", func(t *testing.T) {
@@ -100,3 +101,9 @@ func TestServeHTTP(t *testing.T) {
 		})
 	}
 }
+
+// failingCheck is a /healthz check that fails with err once it is set.
+type failingCheck struct{ err error }
+
+func (c *failingCheck) Name() string                { return "failing" }
+func (c *failingCheck) Check(_ *http.Request) error { return c.err }

@@ -28,6 +28,7 @@ import (
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	networkscheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/leadership"
 	"github.com/samplecrd/network-controller/pkg/signals"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -44,7 +45,8 @@ type flags struct {
 	profiling       bool
 	probeAddr       string
 	shutdownTimeout time.Duration
-	leaderElection  leaderElectionConfig
+	leaderElect     bool
+	leaderElection  leadership.Config
 	// allowUnannotated and reserved are the tenancy settings; see
 	// pkg/tenancy and the README.
 	allowUnannotated bool
@@ -64,12 +66,12 @@ func main() {
 	flag.BoolVar(&f.profiling, "profiling", false, "Serve Go's pprof profiles under /debug/pprof/ on the metrics address (off by default: they expose internals, and a CPU profile costs CPU while it runs).")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "Address for /healthz (liveness) and /readyz (readiness); 0 disables it.")
 	flag.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, fmt.Sprintf("On SIGTERM, how long in-flight syncs may take to finish before they are cancelled; recorded Events then get up to %v to be written. Keep it, plus %v, plus --leader-elect-renew-deadline, below the pod's terminationGracePeriodSeconds.", eventFlushTimeout, eventFlushTimeout))
-	flag.BoolVar(&f.leaderElection.enabled, "leader-elect", false, "Run workers only while holding a Lease, so that several replicas can run with one active. On in the deployment manifests.")
-	flag.DurationVar(&f.leaderElection.leaseDuration, "leader-elect-lease-duration", defaultLeaseDuration, "How long followers wait after the last renewal before taking the lease.")
-	flag.DurationVar(&f.leaderElection.renewDeadline, "leader-elect-renew-deadline", defaultRenewDeadline, "How long the leader keeps retrying a renewal before giving the lease up.")
-	flag.DurationVar(&f.leaderElection.retryPeriod, "leader-elect-retry-period", defaultRetryPeriod, "How often to try to acquire or renew the lease.")
-	flag.StringVar(&f.leaderElection.name, "leader-elect-resource-name", controllerAgentName, "Name of the Lease object.")
-	flag.StringVar(&f.leaderElection.namespace, "leader-elect-resource-namespace", defaultLeaseNamespace(), "Namespace of the Lease object (default: the pod's namespace in a cluster, else default).")
+	flag.BoolVar(&f.leaderElect, "leader-elect", false, "Run workers only while holding a Lease, so that several replicas can run with one active. On in the deployment manifests.")
+	flag.DurationVar(&f.leaderElection.LeaseDuration, "leader-elect-lease-duration", leadership.DefaultLeaseDuration, "How long followers wait after the last renewal before taking the lease.")
+	flag.DurationVar(&f.leaderElection.RenewDeadline, "leader-elect-renew-deadline", leadership.DefaultRenewDeadline, "How long the leader keeps retrying a renewal before giving the lease up.")
+	flag.DurationVar(&f.leaderElection.RetryPeriod, "leader-elect-retry-period", leadership.DefaultRetryPeriod, "How often to try to acquire or renew the lease.")
+	flag.StringVar(&f.leaderElection.Name, "leader-elect-resource-name", controllerAgentName, "Name of the Lease object.")
+	flag.StringVar(&f.leaderElection.Namespace, "leader-elect-resource-namespace", leadership.DefaultNamespace(), "Namespace of the Lease object (default: the pod's namespace in a cluster, else default).")
 	flag.BoolVar(&f.allowUnannotated, "allow-unannotated-namespaces", false, "Let Networks in namespaces without the "+tenancy.AllowedCIDRsAnnotation+" annotation use any free range. Off: they may use none (the secure default). Set the admission policy's unannotatedAllowed to match (see the README).")
 	flag.Var(&f.reserved, "reserved-cidrs", "Comma-separated ranges no Network may overlap: the cluster's service and pod ranges, node networks. Such a Network is ReservedRange and claims nothing.")
 	flag.Parse()
@@ -86,7 +88,7 @@ func main() {
 
 // run builds the clients, informers, controller and HTTP servers and runs
 // them until ctx is cancelled, under leader election when it is enabled.
-// With leader election it also returns, with errLeaseLost, once the Lease
+// With leader election it also returns, with leadership.ErrLeaseLost, once the Lease
 // is lost; everything it started has stopped by the time it returns.
 func run(ctx context.Context, f flags) error {
 	if f.workers < 1 {
@@ -109,10 +111,10 @@ func run(ctx context.Context, f flags) error {
 	}
 	registerNetworksCollector(controller)
 
-	var election *leaderHealth
+	var election *leadership.Health
 	var liveness healthCheck // stays nil without leader election
-	if f.leaderElection.enabled {
-		election = newLeaderHealth()
+	if f.leaderElect {
+		election = leadership.NewHealth()
 		liveness = election
 	}
 	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler(f.profiling))
@@ -136,14 +138,14 @@ func run(ctx context.Context, f flags) error {
 		stopInformers()
 		waitForInformers()
 	}()
-	if !f.leaderElection.enabled {
+	if !f.leaderElect {
 		return controller.Run(ctx, f.workers)
 	}
 	leaseClient, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
-	return runLeading(ctx, f.leaderElection, leaseClient, election, func(ctx, lost context.Context) error {
+	return leadership.Run(ctx, f.leaderElection, leaseClient, election, func(ctx, lost context.Context) error {
 		return controller.RunWithAbort(ctx, lost, f.workers)
 	})
 }

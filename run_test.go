@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/leadership"
 )
 
 // slowAPIServer answers attachment creates after hold (or when the request is
@@ -149,7 +150,7 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 		t.Fatal("a graceful stop cancelled the in-flight sync")
 	case <-time.After(200 * time.Millisecond):
 	}
-	abort(errLeaseLost)
+	abort(leadership.ErrLeaseLost)
 	select {
 	case <-server.cancelled:
 	case <-time.After(10 * time.Second):
@@ -222,7 +223,7 @@ func TestDeploymentGracePeriodCoversTheStopBudget(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &d); err != nil {
 		t.Fatal(err)
 	}
-	shutdownTimeout, renewDeadline := defaultShutdownTimeout, defaultRenewDeadline
+	shutdownTimeout, renewDeadline := defaultShutdownTimeout, leadership.DefaultRenewDeadline
 	for _, arg := range d.Spec.Template.Spec.Containers[0].Args {
 		name, value, _ := strings.Cut(arg, "=")
 		var target *time.Duration

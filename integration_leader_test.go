@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/component-base/metrics/testutil"
+
+	"github.com/samplecrd/network-controller/pkg/leadership"
 )
 
 // holdingProxy stands between a controller and the API server. It passes
@@ -116,7 +118,7 @@ func writeKubeconfig(t *testing.T, server string) string {
 // identity, as a replica that took over would. The leader must cancel the
 // in-flight sync as soon as it sees the Lease gone, rather than let it keep
 // writing beside the new leader for --shutdown-timeout, and run must return
-// errLeaseLost, so the process exits non-zero and its pod restarts.
+// leadership.ErrLeaseLost, so the process exits non-zero and its pod restarts.
 func TestIntegrationLeaderThatLosesItsLeaseStopsWritingAndExits(t *testing.T) {
 	e := newEnv(t)
 	const (
@@ -140,9 +142,10 @@ func TestIntegrationLeaderThatLosesItsLeaseStopsWritingAndExits(t *testing.T) {
 		metricsAddr:     "0",
 		probeAddr:       "0",
 		shutdownTimeout: 30 * time.Second,
-		leaderElection: leaderElectionConfig{
-			enabled: true, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
-			name: "network-controller", namespace: e.namespace,
+		leaderElect:     true,
+		leaderElection: leadership.Config{
+			LeaseDuration: leaseDuration, RenewDeadline: renewDeadline, RetryPeriod: retryPeriod,
+			Name: "network-controller", Namespace: e.namespace,
 		},
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -170,7 +173,7 @@ func TestIntegrationLeaderThatLosesItsLeaseStopsWritingAndExits(t *testing.T) {
 	}
 
 	leases := e.kube.CoordinationV1().Leases(e.namespace)
-	lease, err := leases.Get(e.ctx, f.leaderElection.name, metav1.GetOptions{})
+	lease, err := leases.Get(e.ctx, f.leaderElection.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +193,8 @@ func TestIntegrationLeaderThatLosesItsLeaseStopsWritingAndExits(t *testing.T) {
 	select {
 	case <-done:
 		t.Logf("run returned %v after the Lease was taken", time.Since(lost).Round(100*time.Millisecond))
-		if !errors.Is(runErr, errLeaseLost) {
-			t.Errorf("run returned %v, want errLeaseLost", runErr)
+		if !errors.Is(runErr, leadership.ErrLeaseLost) {
+			t.Errorf("run returned %v, want leadership.ErrLeaseLost", runErr)
 		}
 	case <-time.After(time.Until(lost.Add(exitBound))):
 		t.Errorf("run had not returned %v after the Lease was taken", exitBound)

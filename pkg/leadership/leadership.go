@@ -1,4 +1,4 @@
-package main
+package leadership
 
 import (
 	"context"
@@ -19,47 +19,48 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// errLeaseLost ends the process when another replica took the lease while
-// this one was leading: exiting lets the pod restart with clean caches and
-// no half-finished work, rather than carry on as a follower.
-var errLeaseLost = errors.New("leader election lost")
+// ErrLeaseLost is what Run returns when another replica took the Lease
+// while this one was leading. The process should exit: its pod restarts
+// with clean caches and no half-finished work, rather than carry on as a
+// follower.
+var ErrLeaseLost = errors.New("leader election lost")
 
 // Defaults of the --leader-elect-* timing flags, client-go's usual ones.
-// A leader gives up renewal after defaultRenewDeadline, before a follower
-// may take the Lease at defaultLeaseDuration, so two replicas lead at once
+// A leader gives up renewal after DefaultRenewDeadline, before a follower
+// may take the Lease at DefaultLeaseDuration, so two replicas lead at once
 // only if the old leader's syncs outlive that gap: on a lost Lease they are
 // cancelled at once.
 const (
-	defaultLeaseDuration = 15 * time.Second
-	defaultRenewDeadline = 10 * time.Second
-	defaultRetryPeriod   = 2 * time.Second
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
 )
 
-// leaderElectionConfig holds the --leader-elect-* flags.
-type leaderElectionConfig struct {
-	enabled       bool
-	leaseDuration time.Duration
-	renewDeadline time.Duration
-	retryPeriod   time.Duration
-	name          string
-	namespace     string
+// Config is the Lease and its timing (the --leader-elect-* flags).
+type Config struct {
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+	// Name and Namespace name the Lease.
+	Name      string
+	Namespace string
 }
 
 // inClusterNamespaceFile holds the pod's namespace when running in a pod.
 const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
-// defaultLeaseNamespace is the pod's namespace in a cluster, else "default".
-func defaultLeaseNamespace() string {
+// DefaultNamespace is the pod's namespace in a cluster, else "default".
+func DefaultNamespace() string {
 	if ns, err := os.ReadFile(inClusterNamespaceFile); err == nil && len(strings.TrimSpace(string(ns))) > 0 {
 		return strings.TrimSpace(string(ns))
 	}
 	return metav1.NamespaceDefault
 }
 
-// leaderIdentity names this process in the Lease: the hostname (the pod
+// identity names this process in the Lease: the hostname (the pod
 // name in a cluster) plus a unique suffix, so two processes on one host, or
 // a restarted one, never mistake the other's lease for their own.
-func leaderIdentity() (string, error) {
+func identity() (string, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return "", err
@@ -67,37 +68,38 @@ func leaderIdentity() (string, error) {
 	return host + "_" + string(uuid.NewUUID()), nil
 }
 
-// leaderHealthTimeout is how long past the lease duration a leader that
+// healthTimeout is how long past the lease duration a leader that
 // has not renewed its Lease still passes /healthz (client-go's watchdog).
-const leaderHealthTimeout = 20 * time.Second
+const healthTimeout = 20 * time.Second
 
-// leaderHealth is the /healthz check of leader election. It fails while
+// Health is the /healthz check of leader election. It fails while
 // this process holds the Lease but has not renewed it for the lease
-// duration plus leaderHealthTimeout (a leader stuck without giving up), and
+// duration plus healthTimeout (a leader stuck without giving up), and
 // for good once the Lease was lost: the process is exiting then, and if the
 // exit hangs the kubelet restarts it rather than keep a replica that will
 // never lead again.
-type leaderHealth struct {
+type Health struct {
 	watchdog *leaderelection.HealthzAdaptor
 	lost     atomic.Bool
 }
 
-func newLeaderHealth() *leaderHealth {
-	return &leaderHealth{watchdog: leaderelection.NewLeaderHealthzAdaptor(leaderHealthTimeout)}
+// NewHealth returns the check to hand to Run and to /healthz.
+func NewHealth() *Health {
+	return &Health{watchdog: leaderelection.NewLeaderHealthzAdaptor(healthTimeout)}
 }
 
 // Name names the check in /healthz's answer.
-func (h *leaderHealth) Name() string { return "leaderElection" }
+func (h *Health) Name() string { return "leaderElection" }
 
 // Check fails when the Lease was lost or the leader stopped renewing it.
-func (h *leaderHealth) Check(r *http.Request) error {
+func (h *Health) Check(r *http.Request) error {
 	if h.lost.Load() {
-		return errLeaseLost
+		return ErrLeaseLost
 	}
 	return h.watchdog.Check(r)
 }
 
-// Where runLeading is: waiting for the Lease, leading (run was called), or
+// Where Run is: waiting for the Lease, leading (run was called), or
 // finished (run will not be called any more).
 const (
 	electionWaiting = iota
@@ -105,28 +107,28 @@ const (
 	electionFinished
 )
 
-// runLeading calls run only while this process holds the Lease, and
-// returns run's error, or errLeaseLost when the Lease was lost.
+// Run calls run only while this process holds the Lease, and
+// returns run's error, or ErrLeaseLost when the Lease was lost.
 //
 // run's ctx is ctx: when it ends, run stops gracefully and the Lease is
 // kept, and renewed, until run has returned, so a successor never works
 // alongside syncs that are still finishing; then it is released at once
-// rather than left to expire. run's lost ends, with cause errLeaseLost,
+// rather than left to expire. run's lost ends, with cause ErrLeaseLost,
 // when the elector gives up renewing the Lease (another replica took it, or
 // the API server did not answer for --leader-elect-renew-deadline): run
 // must stop writing at once, as the successor may already lead. (client-go
 // ends leadership after one last attempt to release the Lease: a single
 // request when the API server answers, at most the renew deadline when it
-// does not.) runLeading waits for run to return in both cases.
-func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes.Interface,
-	health *leaderHealth, run func(ctx, lost context.Context) error) error {
+// does not.) Run waits for run to return in both cases.
+func Run(ctx context.Context, cfg Config, client kubernetes.Interface,
+	health *Health, run func(ctx, lost context.Context) error) error {
 	logger := klog.FromContext(ctx)
-	id, err := leaderIdentity()
+	id, err := identity()
 	if err != nil {
 		return fmt.Errorf("leader election identity: %w", err)
 	}
 	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: cfg.name, Namespace: cfg.namespace},
+		LeaseMeta:  metav1.ObjectMeta{Name: cfg.Name, Namespace: cfg.Namespace},
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
@@ -151,11 +153,11 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 	runDone := make(chan error, 1)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
-		LeaseDuration:   cfg.leaseDuration,
-		RenewDeadline:   cfg.renewDeadline,
-		RetryPeriod:     cfg.retryPeriod,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
 		ReleaseOnCancel: true,
-		Name:            cfg.name,
+		Name:            cfg.Name,
 		WatchDog:        health.watchdog,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaderCtx context.Context) {
@@ -167,11 +169,11 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 				}
 				state = electionLeading
 				mu.Unlock()
-				logger.Info("Became leader", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
+				logger.Info("Became leader", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
 				lost, markLost := context.WithCancelCause(context.WithoutCancel(ctx))
 				stopWatching := context.AfterFunc(leaderCtx, func() {
 					if electorCtx.Err() == nil {
-						markLost(errLeaseLost)
+						markLost(ErrLeaseLost)
 					}
 				})
 				runDone <- run(ctx, lost)
@@ -195,13 +197,13 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 	// NewLeaderElector does not attach the watchdog (only RunOrDie does):
 	// without this /healthz would never see the elector.
 	health.watchdog.SetLeaderElection(elector)
-	logger.Info("Waiting to become leader", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
+	logger.Info("Waiting to become leader", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
 	elector.Run(electorCtx)
 
 	lost := electorCtx.Err() == nil
 	if lost {
 		health.lost.Store(true)
-		logger.Info("Lost the Lease; stopping", "identity", id, "lease", klog.KRef(cfg.namespace, cfg.name))
+		logger.Info("Lost the Lease; stopping", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
 	}
 	mu.Lock()
 	started := state == electionLeading
@@ -212,7 +214,7 @@ func runLeading(ctx context.Context, cfg leaderElectionConfig, client kubernetes
 		runErr = <-runDone
 	}
 	if lost {
-		return errLeaseLost
+		return ErrLeaseLost
 	}
 	return runErr
 }
