@@ -36,6 +36,7 @@ test: test-unit test-cni test-integration test-e2e ## Unit, CNI, integration and
 .PHONY: test-unit
 test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
 	go test -short -count=1 $(GO_PACKAGES)
+	GOWORK=off go -C hack/plot test -count=1 ./...
 
 .PHONY: test-cni
 test-cni: ## Rendered Networks attached by the real CNI plugins in network namespaces (needs root).
@@ -69,6 +70,7 @@ verify: ## Generated code up to date, gofmt clean, go vet clean.
 	hack/verify-codegen.sh
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$bad" ]]; then echo "gofmt needed: $$bad"; exit 1; fi
 	go vet $(GO_PACKAGES)
+	GOWORK=off go -C hack/plot vet ./...
 
 .PHONY: update
 update: ## Regenerate clients, deepcopy and the CRD from pkg/apis.

@@ -158,9 +158,12 @@ shared_rows() {
 
 # The plots, from the first iteration's timelines.
 tl=$work/timeline
-go run ./hack/plot -o "$docs/bench-burst.png" -title "Bursts of $burst Networks, $scale others Ready" \
+# hack/plot is a module of its own (its font stays out of the controller's
+# go.mod); built once, run from here so that relative paths stay ours.
+GOWORK=off go -C hack/plot build -o "$(cd "$work" && pwd -P)/plot" .
+"$work/plot" -o "$docs/bench-burst.png" -title "Bursts of $burst Networks, $scale others Ready" \
 	"created while the controller runs=$tl/live.dat" "existing before it starts=$tl/existing.dat"
-go run ./hack/plot -o "$docs/bench-outage.png" -title "$outage_burst Networks, the API server killed and restarted" \
+"$work/plot" -o "$docs/bench-outage.png" -title "$outage_burst Networks, the API server killed and restarted" \
 	"API server stopped for 10 s=$tl/outage.dat" "no fault=$tl/no-fault.dat"
 profile_top=$(go tool pprof -top -nodecount=15 "$work/profile/cpu-$scale.pprof" 2>/dev/null | sed -n '/flat%/,$p')
 

@@ -2,7 +2,7 @@
 // line chart, so that hack/bench.sh can show in BENCHMARKS.md how Networks
 // became Ready over a run, not only the medians.
 //
-//	go run ./hack/plot -o docs/bench-burst.png \
+//	cd hack/plot && go run . -o ../../docs/bench-burst.png \
 //	    -title "Burst: 2000 Networks, 10k others Ready" \
 //	    "created while running=live.dat" "existing before start=existing.dat"
 //
@@ -12,8 +12,9 @@
 // the controller started, Networks Ready so far) in time order, and comment
 // lines "# NAME SECONDS" marking an event, drawn as a dashed vertical line.
 //
-// It uses only the standard library and golang.org/x/image's fixed-size
-// bitmap font, so that it needs no fonts or tools on the machine, and the
+// It is a module of its own, so that golang.org/x/image stays out of the
+// controller's go.mod. It uses only the standard library and that module's
+// fixed-size bitmap font, so that it needs no fonts or tools on the machine, and the
 // same input always gives the same bytes: the image can be committed and
 // only changes when the data does. On any error it writes nothing.
 package main
