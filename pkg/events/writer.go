@@ -19,8 +19,8 @@ import (
 const (
 	// eventWriters is how many Event writes may be in flight at once.
 	// client-go's broadcaster writes one Event at a time; under a burst the
-	// API server answers slowly, its queue of 1000 fills, and it drops the
-	// rest (measured: 93% of a 2000-Network burst's Synced Events lost).
+	// API server answers slowly, its queue of 1000 fills, and it drops most
+	// of the burst's Events.
 	eventWriters = 8
 	// eventQueuePerWriter bounds the Events waiting for each writer; past it
 	// an Event is dropped and counted, never blocking a sync.
