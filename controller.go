@@ -29,6 +29,7 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/events"
 	"github.com/samplecrd/network-controller/pkg/expectations"
+	"github.com/samplecrd/network-controller/pkg/freemem"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
@@ -200,8 +201,8 @@ type Controller struct {
 	// health holds the workers while the API server does not answer
 	// (serverhealth.go).
 	health *serverHealth
-	// bursts tells when to return memory (memory.go).
-	bursts burstTracker
+	// bursts tells when to return memory (pkg/freemem).
+	bursts freemem.Tracker
 
 	// events writes the Events of recorder; Run flushes and stops it.
 	events *events.Recorder
@@ -347,7 +348,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 		wg.Go(func() { c.runWorker(stop, syncCtx) })
 	}
 	wg.Go(func() {
-		c.bursts.returnMemoryAfterBursts(stop, func() bool { return c.workqueue.Len() == 0 && c.events.Pending() == 0 })
+		c.bursts.Run(stop, func() bool { return c.workqueue.Len() == 0 && c.events.Pending() == 0 })
 	})
 	isLeader.Set(1)
 	defer isLeader.Set(0)
@@ -427,7 +428,7 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "network", key)
 	ctx = klog.NewContext(ctx, logger)
-	c.bursts.synced()
+	c.bursts.Synced()
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
 	if err == nil {
