@@ -31,7 +31,7 @@ cni-plugins: ## Build (once) the CNI plugins bridge, host-local, loopback, macvl
 	hack/cni/install.sh
 
 .PHONY: test
-test: test-unit test-cni test-integration test-e2e ## Unit, CNI, integration and end-to-end tests.
+test: test-unit test-cni test-images test-integration test-e2e ## Unit, CNI, image, integration and end-to-end tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
@@ -40,6 +40,10 @@ test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
 .PHONY: test-cni
 test-cni: ## Rendered Networks attached by the real CNI plugins in network namespaces (needs root).
 	CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 ./test/cnisim/
+
+.PHONY: test-images
+test-images: ## hack/images.sh's images imported and run in a throwaway containerd; the pause program as PID 1 (needs root, containerd, runc, busybox-static).
+	go test -count=1 -timeout 20m ./test/images/...
 
 .PHONY: test-integration
 test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest).
