@@ -165,7 +165,7 @@ func TestWriteMakesAnImportableDockerArchive(t *testing.T) {
 		},
 	}, {
 		name: "the controller: user, env, workdir, a non-executable file defaults to 0644",
-		img: Image{Name: "example.com:5000/team/network-controller:v1.2.3", OS: "linux", Arch: "arm", Variant: "v7",
+		img: Image{Name: "registry.example:5000/team/network-controller:v1.2.3", OS: "linux", Arch: "arm", Variant: "v7",
 			User: "65532:65532", Env: []string{"A=1", "B=x=y"}, WorkingDir: "/",
 			Entrypoint: []string{"/network-controller", "--leader-elect"},
 			Files:      []File{{Src: bin, Dst: "/network-controller"}, {Src: text, Dst: "/etc/passwd"}}},
