@@ -81,10 +81,17 @@ func TestImagesImportAndRunInContainerd(t *testing.T) {
 		go func() { done <- run.Wait() }()
 		running := false
 		for deadline := time.Now().Add(20 * time.Second); !running && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			select {
+			case err := <-done:
+				t.Fatalf("pause ended before it was seen running: %v\n%s", err, output.String())
+			default:
+			}
 			out, _ := c.ctr(ctx, "tasks", "ls")
 			running = strings.Contains(out, "RUNNING") && strings.Contains(out, "pause")
 		}
 		if !running {
+			_ = run.Process.Kill()
+			<-done
 			t.Fatalf("the pause task is not running after 20 s:\n%s", output.String())
 		}
 		if _, err := os.Stat(c.shimSocket("pause")); err != nil {
