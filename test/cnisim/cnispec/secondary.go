@@ -39,6 +39,12 @@ func SecondaryNetwork(t *testing.T, node *cnisim.Node, conf []byte, namespace, n
 	}
 	t.Cleanup(describe)
 
+	t.Run("the network is named as pkg/cni names the Network's", func(t *testing.T) {
+		if got, want := pods[0].net.Network, cni.ConfListName(namespace, name); got != want {
+			t.Errorf("the configuration list is named %q, want %q", got, want)
+		}
+	})
+
 	t.Run("net1 has one address inside spec.cidr, not the gateway, and the plugins report it", func(t *testing.T) {
 		for _, p := range pods {
 			if p.addr.Addr() == gateway {
