@@ -259,16 +259,16 @@ func hostLocalRanges(n Network) []ipamRange {
 // underscore cannot occur in Kubernetes names, so distinct Networks get
 // distinct names, and CNI allows it in network names.
 //
-// Kubernetes allows 63 + 1 + 253 bytes there, more than the files named
-// after it can hold (see MaxConfListName). A longer one is cut to its
+// Kubernetes names make that up to 63 + 1 + 253 bytes, more than the files
+// named after it can hold (see MaxConfListName). A longer one is cut to its
 // first MaxConfListName-13 bytes, followed by "_" and the 12 hex digits of
 // the Network's bridge (BridgeName): still readable, the same on every
-// controller, and shared by two Networks only if their bridges are too
-// (48 bits of SHA-256, see BridgeName). It can never equal a name that was not cut: the cut part always
-// holds the whole namespace (at most 63 bytes) and its underscore, so it
-// has two underscores where an uncut name has one. Names that fit are left
-// as they are, so no Network that rendered before changes its name (and
-// host-local's directory) now.
+// controller, and shared by two Networks only if their bridges are too (48
+// bits of SHA-256). It can never equal a name that was not cut: the part
+// kept always holds the whole namespace (at most 63 bytes) and its
+// underscore, so it has two underscores where an uncut name has one. Names
+// that fit are left as they are, so no Network that rendered before
+// changes its name (or host-local's directory) now.
 func ConfListName(namespace, name string) string {
 	full := namespace + "_" + name
 	if len(full) <= MaxConfListName {
