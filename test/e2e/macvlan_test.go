@@ -45,7 +45,7 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 	c.newNamespace(t, ns)
 	c.newNamespace(t, longNS)
 	newIPAMNamespace(t, c, ipam)
-	c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 
 	for _, tc := range []struct {
 		family, ns, name, cidr, gateway string
