@@ -112,33 +112,84 @@ func wordEnds(name string, i int) bool {
 	return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
+// rewrite returns the Go file src renamed from g.old to g.new, as text
+// edits on the original bytes (so comments and layout survive), then
+// gofmt'ed. A file of the API package (inAPI) has every identifier of the
+// old kind renamed; any other file only the names it takes from the API and
+// generated packages, the strings that name the API, and its comments.
 func (g *goRewriter) rewrite(filename string, src []byte, inAPI bool) ([]byte, error) {
 	fset := token.NewFileSet()
 	file, err := parser.ParseFile(fset, filename, src, parser.ParseComments)
 	if err != nil {
 		return nil, err
 	}
-	tf := fset.File(file.Pos())
-	off := func(p token.Pos) int { return tf.Offset(p) }
-	var edits []edit
-	rename := func(id *ast.Ident, to string) {
-		if to != id.Name {
-			edits = append(edits, edit{off(id.Pos()), off(id.End()), to})
-		}
+	r := &fileRewrite{g: g, src: src, file: file, tf: fset.File(file.Pos()), inAPI: inAPI,
+		pkgRename: map[string]string{}, ourPkg: map[string]bool{}, external: map[string]bool{},
+		skipIdent: map[*ast.Ident]bool{file.Name: true}, skipLit: map[*ast.BasicLit]bool{}, kubectlLit: map[*ast.BasicLit]bool{}}
+	r.imports()
+	if inAPI {
+		r.rename(file.Name, g.new.Version)
+	}
+	ast.Inspect(file, r.visit)
+	if err := r.comments(filename); err != nil {
+		return nil, err
 	}
 
-	// Imports: the paths, and the names they bring into the file.
-	pkgRename := map[string]string{} // package name in this file: new name
-	ourPkg := map[string]bool{}      // package names of API and generated packages
-	external := map[string]bool{}    // every other package name
-	for _, spec := range file.Imports {
+	out, err := applyEdits(src, r.edits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filename, err)
+	}
+	formatted, err := format.Source(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the rewritten file does not parse (a bug in the fork): %w", filename, err)
+	}
+	return formatted, nil
+}
+
+// fileRewrite collects the edits of one Go file.
+type fileRewrite struct {
+	g     *goRewriter
+	src   []byte
+	file  *ast.File
+	tf    *token.File
+	inAPI bool
+	edits []edit
+
+	pkgRename map[string]string // package name in this file: its new name
+	ourPkg    map[string]bool   // package names of the API and generated packages
+	external  map[string]bool   // every other imported package name
+
+	skipIdent  map[*ast.Ident]bool    // identifiers already decided
+	skipLit    map[*ast.BasicLit]bool // strings never rewritten: import paths, struct tags
+	kubectlLit map[*ast.BasicLit]bool // strings passed to kubectl, whose words follow kubectl's rules
+}
+
+func (r *fileRewrite) off(p token.Pos) int { return r.tf.Offset(p) }
+
+// rename replaces id with to, when they differ.
+func (r *fileRewrite) rename(id *ast.Ident, to string) {
+	if to != id.Name {
+		r.edits = append(r.edits, edit{r.off(id.Pos()), r.off(id.End()), to})
+	}
+}
+
+// imports rewrites the import paths and records the names they bring into
+// the file: the project's own packages, renamed with their paths, and the
+// others, whose selectors are left alone.
+func (r *fileRewrite) imports() {
+	g := r.g
+	for _, spec := range r.file.Imports {
+		r.skipLit[spec.Path] = true
+		if spec.Name != nil {
+			r.skipIdent[spec.Name] = true
+		}
 		path, err := strconv.Unquote(spec.Path.Value)
 		if err != nil {
 			continue
 		}
 		newPath := g.importPath(path)
 		if newPath != path {
-			edits = append(edits, edit{off(spec.Path.Pos()), off(spec.Path.End()), strconv.Quote(newPath)})
+			r.edits = append(r.edits, edit{r.off(spec.Path.Pos()), r.off(spec.Path.End()), strconv.Quote(newPath)})
 		}
 		var name, newName string
 		switch {
@@ -148,136 +199,132 @@ func (g *goRewriter) rewrite(filename string, src []byte, inAPI bool) ([]byte, e
 			name, newName = spec.Name.Name, spec.Name.Name
 			if strings.HasPrefix(name, g.old.alias()) && g.ours(path) {
 				newName = g.new.alias() + name[len(g.old.alias()):]
-				rename(spec.Name, newName)
+				r.rename(spec.Name, newName)
 			}
 		default:
 			name, newName = lastElem(path), lastElem(newPath)
 		}
 		if g.ours(path) {
-			ourPkg[name] = true
-			pkgRename[name] = newName
+			r.ourPkg[name] = true
+			r.pkgRename[name] = newName
 		} else {
-			external[name] = true
+			r.external[name] = true
 		}
 	}
+}
 
-	skipIdent := map[*ast.Ident]bool{file.Name: true}
-	skipLit := map[*ast.BasicLit]bool{}
-	kubectlLit := map[*ast.BasicLit]bool{}
-	for _, spec := range file.Imports {
-		skipLit[spec.Path] = true
-		if spec.Name != nil {
-			skipIdent[spec.Name] = true
+// visit decides the edits of one syntax node; ast.Inspect calls it.
+func (r *fileRewrite) visit(node ast.Node) bool {
+	g := r.g
+	switch x := node.(type) {
+	case *ast.Field:
+		if x.Tag != nil {
+			r.skipLit[x.Tag] = true
+		}
+	case *ast.FuncDecl:
+		if !r.inAPI && x.Recv != nil && x.Name.Name == g.old.kindPlural() {
+			// A method implementing a generated interface (a fake lister).
+			r.rename(x.Name, g.new.kindPlural())
+			r.skipIdent[x.Name] = true
+		}
+	case *ast.SelectorExpr:
+		return r.selector(x)
+	case *ast.CallExpr:
+		if g.isKubectl(r.src, r.off, x) {
+			for _, arg := range x.Args {
+				if lit := leftmostString(arg); lit != nil {
+					r.kubectlLit[lit] = true
+				}
+			}
+		}
+	case *ast.Ident:
+		if r.inAPI && !r.skipIdent[x] {
+			r.rename(x, apiName(g.old, g.new, x.Name))
+		}
+	case *ast.BasicLit:
+		if x.Kind == token.STRING && !r.skipLit[x] {
+			if v, ok := g.stringLit(x.Value, r.kubectlLit[x]); ok {
+				r.edits = append(r.edits, edit{r.off(x.Pos()), r.off(x.End()), v})
+			}
 		}
 	}
-	if inAPI {
-		rename(file.Name, g.new.Version)
+	return true
+}
+
+// selector renames pkg.Name when pkg is one of the project's packages (and
+// leaves other packages' selectors alone), and the methods generated code
+// names after the group, version and kind: f.Samplecrd().V1().Networks().
+// It reports whether to look inside x.
+func (r *fileRewrite) selector(x *ast.SelectorExpr) bool {
+	g := r.g
+	if pkg, ok := x.X.(*ast.Ident); ok && pkg.Obj == nil && (r.ourPkg[pkg.Name] || r.external[pkg.Name]) {
+		r.skipIdent[pkg] = true
+		r.skipIdent[x.Sel] = true
+		if r.ourPkg[pkg.Name] {
+			r.rename(pkg, r.pkgRename[pkg.Name])
+			r.rename(x.Sel, apiName(g.old, g.new, x.Sel.Name))
+		}
+		return false
 	}
+	// The group and version methods of informer factories, matched as a
+	// pair first: a group's Go name can be the kind's plural too
+	// (widgets.example.org, Widget).
+	if x.Sel.Name == g.old.versionGo() {
+		if call, ok := x.X.(*ast.CallExpr); ok {
+			if fun, ok := call.Fun.(*ast.SelectorExpr); ok && fun.Sel.Name == g.old.groupGo() && !r.skipIdent[fun.Sel] {
+				r.rename(x.Sel, g.new.versionGo())
+				r.rename(fun.Sel, g.new.groupGo())
+				r.skipIdent[fun.Sel] = true
+			}
+		}
+	}
+	if !r.skipIdent[x.Sel] {
+		switch x.Sel.Name {
+		case g.old.kindPlural():
+			r.rename(x.Sel, g.new.kindPlural())
+		case g.old.groupGo() + g.old.versionGo():
+			r.rename(x.Sel, g.new.groupGo()+g.new.versionGo())
+		case g.old.groupGo():
+			r.rename(x.Sel, g.new.groupGo())
+		}
+	}
+	r.skipIdent[x.Sel] = true
+	return true
+}
+
+// comments rewrites the comments: the kind's own doc comment in full, the
+// others by the text rules (the API package's own in the API package),
+// keeping the words docWordExceptions finds must stay.
+func (r *fileRewrite) comments(filename string) error {
+	g := r.g
 	var keepDocWord map[int]bool
-	if !inAPI {
-		if keepDocWord, err = docWordExceptions(filename, src, g.old); err != nil {
-			return nil, err
+	if !r.inAPI {
+		var err error
+		if keepDocWord, err = docWordExceptions(filename, r.src, g.old); err != nil {
+			return err
 		}
 	}
-
-	ast.Inspect(file, func(node ast.Node) bool {
-		switch x := node.(type) {
-		case *ast.Field:
-			if x.Tag != nil {
-				skipLit[x.Tag] = true
-			}
-		case *ast.FuncDecl:
-			if !inAPI && x.Recv != nil && x.Name.Name == g.old.kindPlural() {
-				// A method implementing a generated interface (a fake lister).
-				rename(x.Name, g.new.kindPlural())
-				skipIdent[x.Name] = true
-			}
-		case *ast.SelectorExpr:
-			if pkg, ok := x.X.(*ast.Ident); ok && pkg.Obj == nil && (ourPkg[pkg.Name] || external[pkg.Name]) {
-				skipIdent[pkg] = true
-				skipIdent[x.Sel] = true
-				if ourPkg[pkg.Name] {
-					rename(pkg, pkgRename[pkg.Name])
-					rename(x.Sel, apiName(g.old, g.new, x.Sel.Name))
-				}
-				return false
-			}
-			// f.Samplecrd().V1(): the group and version methods of informer
-			// factories. Matched as a pair first: a group's Go name can be
-			// the kind's plural too (widgets.example.org, Widget).
-			if x.Sel.Name == g.old.versionGo() {
-				if call, ok := x.X.(*ast.CallExpr); ok {
-					if fun, ok := call.Fun.(*ast.SelectorExpr); ok && fun.Sel.Name == g.old.groupGo() && !skipIdent[fun.Sel] {
-						rename(x.Sel, g.new.versionGo())
-						rename(fun.Sel, g.new.groupGo())
-						skipIdent[fun.Sel] = true
-					}
-				}
-			}
-			if !skipIdent[x.Sel] {
-				switch x.Sel.Name {
-				case g.old.kindPlural():
-					rename(x.Sel, g.new.kindPlural())
-				case g.old.groupGo() + g.old.versionGo():
-					rename(x.Sel, g.new.groupGo()+g.new.versionGo())
-				case g.old.groupGo():
-					rename(x.Sel, g.new.groupGo())
-				}
-			}
-			skipIdent[x.Sel] = true
-		case *ast.CallExpr:
-			if g.isKubectl(src, off, x) {
-				for _, arg := range x.Args {
-					if lit := leftmostString(arg); lit != nil {
-						kubectlLit[lit] = true
-					}
-				}
-			}
-		case *ast.Ident:
-			if inAPI && !skipIdent[x] {
-				rename(x, apiName(g.old, g.new, x.Name))
-			}
-		case *ast.BasicLit:
-			if x.Kind == token.STRING && !skipLit[x] {
-				if v, ok := g.stringLit(x.Value, kubectlLit[x]); ok {
-					edits = append(edits, edit{off(x.Pos()), off(x.End()), v})
-				}
-			}
-		}
-		return true
-	})
-
-	// Comments.
-	kindDoc := g.kindDoc(file, inAPI)
+	kindDoc := g.kindDoc(r.file, r.inAPI)
 	rules := g.text
-	if inAPI {
+	if r.inAPI {
 		rules = g.apiDoc
 	}
-	for _, cg := range file.Comments {
+	for _, cg := range r.file.Comments {
 		if cg == kindDoc {
-			edits = append(edits, edit{off(cg.Pos()), off(cg.End()), g.rewriteKindDoc(cg)})
+			r.edits = append(r.edits, edit{r.off(cg.Pos()), r.off(cg.End()), g.rewriteKindDoc(cg)})
 			continue
 		}
 		for _, c := range cg.List {
 			var skip map[int]bool
-			if keepDocWord[off(c.Slash)] {
+			if keepDocWord[r.off(c.Slash)] {
 				skip = map[int]bool{3: true}
 			}
 			if t := rules.replace(c.Text, skip); t != c.Text {
-				edits = append(edits, edit{off(c.Pos()), off(c.End()), t})
+				r.edits = append(r.edits, edit{r.off(c.Pos()), r.off(c.End()), t})
 			}
 		}
 	}
-
-	out, err := applyEdits(src, edits)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filename, err)
-	}
-	formatted, err := format.Source(out)
-	if err != nil {
-		return nil, fmt.Errorf("%s: the rewritten file does not parse (a bug in the fork): %w", filename, err)
-	}
-	return formatted, nil
+	return nil
 }
 
 func lastElem(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
