@@ -111,6 +111,29 @@ func foreignAttachment(n *samplecrdv1.Network, labelled bool) *nadv1.NetworkAtta
 	return nad
 }
 
+// exhausted returns a copy of n, a /30, whose excludeRanges leave no
+// address for pods: a spec the API server accepts and the controller
+// reports InvalidSpec.
+func exhausted(n *samplecrdv1.Network) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	p := netip.MustParsePrefix(n.Spec.CIDR)
+	n.Spec.ExcludeRanges = []string{netip.PrefixFrom(p.Addr().Next().Next(), 32).String()}
+	n.Generation++
+	return n
+}
+
+// terminating returns a copy of n being deleted and held by a finalizer
+// nobody removes.
+func terminating(n *samplecrdv1.Network) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.DeletionTimestamp = &metav1.Time{Time: now}
+	n.Finalizers = []string{testFinalizer}
+	return n
+}
+
+// testFinalizer is a finalizer of no real controller.
+const testFinalizer = "finalizers.test/held"
+
 // allowingNamespace returns a Namespace whose Networks may use allowance.
 func allowingNamespace(name, allowance string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{tenancy.AllowedCIDRsAnnotation: allowance}}}
@@ -142,6 +165,8 @@ type fixtureObjects struct {
 	// namespaces are cached Namespaces; every Network's namespace that is
 	// not among them is cached with an allowance of every range.
 	namespaces []*corev1.Namespace
+	// reserved are the controller's reserved ranges.
+	reserved []netip.Prefix
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -170,7 +195,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeInformers.Core().V1().Namespaces(),
-		Options{Clock: testclock.NewFakePassiveClock(now)})
+		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +404,11 @@ func TestSyncHandler(t *testing.T) {
 	unlabelledOwned.Labels = map[string]string{"team": "a"}
 	staleOwner := ownedAttachment(t, blue)
 	staleOwner.OwnerReferences[0].UID = "previous-incarnation"
+	// narrow is a /30: its gateway and one address for pods, which
+	// exhausted excludes.
+	narrow := newNetwork("team-a", "narrow", "198.18.7.0/30", "198.18.7.1", 0)
+	_, exhaustedErr := netspec.ParseSpec(exhausted(narrow).Spec)
+	exhaustedMsg := fmt.Sprintf(MessageInvalidSpec, exhaustedErr)
 	nadConflictMsg := `NetworkAttachmentDefinition "blue" already exists and is not controlled by this Network`
 	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
@@ -576,6 +606,89 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeConflict,
 			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
 			wantEvents:  []string{"Warning ErrResourceExists"},
+		},
+		{
+			name: "an InvalidSpec Network whose namespace may no longer use its range loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.19.0.0/16")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "")))},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "an InvalidSpec Network whose range became reserved loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				reserved:    []netip.Prefix{netip.MustParsePrefix("198.18.7.0/24")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "")))},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "an InvalidSpec Network that still holds its range keeps its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.18.0.0/16")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "narrow")))},
+			wantEvents:  []string{"Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "a terminating Network whose namespace may no longer use its range loses its attachment, and nothing is created",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.19.0.0/16")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeConflict,
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "narrow"}},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning NotPermitted|spec.cidr 198.18.7.0/30 is not inside"},
+		},
+		{
+			name: "a terminating Network that loses its range to an older one loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), terminating(synced(younger))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNAD:     func() []action { return []action{deleteAttachment("younger")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "younger"}},
+			wantEvents:  []string{`Warning AttachmentRemoved|"younger"`, "Warning CIDRConflict|" + youngerConflict},
+		},
+		{
+			name: "a terminating Network whose spec.cidr was edited loses the attachment of its old range, and gets none for the new",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(blueBumped)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantEvents:  []string{`Warning AttachmentRemoved|"blue"`},
+		},
+		{
+			name: "a terminating Network that holds its range keeps its attachment and gets no writes, even drifted",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(synced(blue))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{drifted},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
 		},
 		{
 			name: "a AttachmentConflict already reported is rechecked with a read only",
