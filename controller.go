@@ -470,9 +470,14 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if apierrors.IsNotFound(err) {
 		// The garbage collector removes the attachment through its owner
 		// reference; the delete handler already re-enqueued the Networks
-		// this one may have been blocking.
+		// this one may have been blocking. An attachment of this name left
+		// without a controller (the Network was deleted with
+		// --cascade=orphan) is removed here.
 		logger.V(4).Info("Network no longer exists")
 		c.expectations.forget(key)
+		if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+			return outcomeError, err
+		}
 		return outcomeDeleted, nil
 	}
 	if err != nil {
@@ -484,6 +489,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		logger.V(4).Info("Cache has not caught up with the last write yet; skipping")
 		c.workqueue.AddAfter(key, expectationTTL)
 		return outcomeStale, nil
+	}
+	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+		return outcomeError, err
 	}
 
 	verdict, err := c.holdsRange(network)

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
@@ -98,12 +99,13 @@ func ownedAttachment(t *testing.T, n *samplecrdv1.Network) *nadv1.NetworkAttachm
 	return nad
 }
 
-// foreignAttachment returns an attachment named like n that n does not
-// control, with or without the managed-by label.
+// foreignAttachment returns an attachment named like n that something
+// else controls, with or without the managed-by label.
 func foreignAttachment(n *samplecrdv1.Network, labelled bool) *nadv1.NetworkAttachmentDefinition {
 	nad := &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7"},
-		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "someone-else", "plugins": [{"type": "macvlan"}]}`},
+		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7", UID: "foreign-uid",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "someone-else", UID: "someone-else-uid", Controller: ptr.To(true)}}},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "someone-else", "plugins": [{"type": "macvlan"}]}`},
 	}
 	if labelled {
 		nad.Labels = map[string]string{managedByLabel: managedByValue}
@@ -133,6 +135,15 @@ func terminating(n *samplecrdv1.Network) *samplecrdv1.Network {
 
 // testFinalizer is a finalizer of no real controller.
 const testFinalizer = "finalizers.test/held"
+
+// orphan returns a copy of an attachment as the garbage collector leaves
+// it after `kubectl delete --cascade=orphan` of its Network: the managed-by
+// label, no owner reference.
+func orphan(nad *nadv1.NetworkAttachmentDefinition) *nadv1.NetworkAttachmentDefinition {
+	nad = nad.DeepCopy()
+	nad.OwnerReferences = nil
+	return nad
+}
 
 // allowingNamespace returns a Namespace whose Networks may use allowance.
 func allowingNamespace(name, allowance string) *corev1.Namespace {
@@ -597,15 +608,63 @@ func TestSyncHandler(t *testing.T) {
 			wantEvents:  []string{"Warning ErrResourceExists|" + nadConflictMsg},
 		},
 		{
-			name: "an attachment owned by an earlier Network of the same name is not this Network's",
+			name: "an attachment controlled by an earlier Network of the same name is an orphan: removed once the API server confirms, and replaced",
 			objects: fixtureObjects{
 				networks:    []*samplecrdv1.Network{blue},
 				attachments: []*nadv1.NetworkAttachmentDefinition{staleOwner},
 			},
 			key:         blue,
-			wantOutcome: outcomeConflict,
-			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
-			wantEvents:  []string{"Warning ErrResourceExists"},
+			wantOutcome: outcomeSuccess,
+			wantNAD: func() []action {
+				return []action{deleteAttachment("blue"), createAttachment(ownedAttachment(t, blue))}
+			},
+			wantNetwork: []action{{verb: "get", resource: "networks", name: "blue"}, updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a managed attachment without a controller (its Network deleted with --cascade=orphan, then created again) is removed and replaced",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{blue},
+				attachments: []*nadv1.NetworkAttachmentDefinition{orphan(ownedAttachment(t, blue))},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNAD: func() []action {
+				return []action{deleteAttachment("blue"), createAttachment(ownedAttachment(t, blue))}
+			},
+			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name:        "a managed attachment without a controller whose Network is gone is removed",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{orphan(ownedAttachment(t, blue))}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+		},
+		{
+			name:        "a managed attachment whose controller Network is gone is removed once the API server confirms it",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantNetwork: []action{{verb: "get", resource: "networks", name: "blue"}},
+		},
+		{
+			name: "an attachment without the managed-by label is never removed, controlled or not",
+			objects: fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{func() *nadv1.NetworkAttachmentDefinition {
+				nad := orphan(ownedAttachment(t, blue))
+				nad.Labels = nil
+				return nad
+			}()}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name:        "a managed attachment controlled by something other than a Network is never removed",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(blue, true)}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
 		},
 		{
 			name: "an InvalidSpec Network whose namespace may no longer use its range loses its attachment",
