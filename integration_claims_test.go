@@ -23,8 +23,8 @@ import (
 )
 
 // sibling returns an env for a second namespace of the test, named after
-// the test's with suffix and allowed allowance; its Networks are deleted
-// when the test ends, as newEnv's are.
+// the test's with suffix and allowed allowance; its Networks and
+// attachments are deleted when the test ends, as newEnv's are.
 func (e *env) sibling(suffix, allowance string) *env {
 	e.t.Helper()
 	s := *e
@@ -36,11 +36,7 @@ func (e *env) sibling(suffix, allowance string) *env {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() {
-		if err := e.networks.SamplecrdV1().Networks(s.namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-			e.t.Errorf("cleaning up Networks: %v", err)
-		}
-	})
+	e.t.Cleanup(func() { e.deleteNetworksAndAttachments(e.t, s.namespace) })
 	return &s
 }
 
