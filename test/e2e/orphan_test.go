@@ -20,7 +20,7 @@ func TestOrphanDeletionLeavesNoLiveAttachment(t *testing.T) {
 	c := cluster
 	ns := "orphan-cascade"
 	c.newNamespace(t, ns)
-	c.startController(t, "orphan-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.startController(t, "orphan-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	foreign := `apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
 metadata:
