@@ -474,20 +474,18 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if apierrors.IsNotFound(err) {
 		// The garbage collector removes the attachment through its owner
 		// reference; the delete handler already re-enqueued the Networks
-		// this one may have been blocking.
+		// this one may have been blocking. An attachment of this name left
+		// without a controller (the Network was deleted with
+		// --cascade=orphan) is removed here.
 		logger.V(4).Info("Network no longer exists")
 		c.expectations.Forget(key)
+		if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+			return outcomeError, err
+		}
 		return outcomeDeleted, nil
 	}
 	if err != nil {
 		return outcomeError, err
-	}
-	if network.DeletionTimestamp != nil {
-		// Being deleted (foreground deletion, a finalizer, or its namespace
-		// terminating): the garbage collector is removing the attachment,
-		// and anything written now would re-create what it deletes.
-		logger.V(4).Info("Network is being deleted")
-		return outcomeDeleted, nil
 	}
 	if c.cacheIsBehind(key, network) {
 		// The event this waits for queues the Network again; the delayed
@@ -496,13 +494,11 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		c.workqueue.AddAfter(key, expectations.TTL)
 		return outcomeStale, nil
 	}
-
-	spec, err := netspec.ParseSpec(network.Spec)
-	if err != nil {
-		return outcomeInvalid, c.reportInvalid(ctx, network, err)
+	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+		return outcomeError, err
 	}
 
-	reason, msg, err := c.permission(network, spec.Subnet)
+	verdict, err := c.holdsRange(network)
 	if errors.Is(err, errNamespaceNotCached) {
 		logger.V(4).Info("Namespace not in the cache yet; its add event queues the Network again")
 		return outcomeStale, nil
@@ -510,13 +506,15 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if err != nil {
 		return outcomeError, err
 	}
-	if reason != "" {
-		return outcomeConflict, c.reportLostRange(ctx, network, reason, msg)
+	spec, specErr := netspec.ParseSpec(network.Spec)
+	if network.DeletionTimestamp != nil {
+		return c.syncTerminating(ctx, network, verdict, specErr)
 	}
-
-	if blocker, found := c.findBlocker(network, spec.Subnet); found {
-		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
-		return outcomeConflict, c.reportLostRange(ctx, network, samplecrdv1.ReasonCIDRConflict, msg)
+	if specErr != nil {
+		return outcomeInvalid, c.reportInvalid(ctx, network, specErr, verdict)
+	}
+	if !verdict.Holds {
+		return outcomeConflict, c.reportLostRange(ctx, network, verdict.Reason, verdict.Message)
 	}
 
 	desired, err := newAttachment(network, spec)
@@ -558,6 +556,32 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, desired.Name, network.Spec.CIDR)
 	}
 	return outcomeSuccess, nil
+}
+
+// syncTerminating syncs a Network that is being deleted (foreground
+// deletion, a finalizer, or its namespace terminating). Nothing is created
+// or repaired for it: the garbage collector may be removing its attachment,
+// and a write would bring back what it deletes. But a finalizer nobody
+// removes keeps it terminating for ever, so it still loses its attachment,
+// as a live Network would, once it no longer holds the range that
+// attachment serves; deleting is safe.
+func (c *Controller) syncTerminating(ctx context.Context, network *samplecrdv1.Network, v rangeVerdict, specErr error) (syncOutcome, error) {
+	served, serves := c.servedRange(network)
+	if v.Holds && (!serves || served == v.Prefix) {
+		klog.FromContext(ctx).V(4).Info("Network is being deleted")
+		return outcomeDeleted, nil
+	}
+	switch {
+	case specErr != nil:
+		return outcomeInvalid, c.reportInvalid(ctx, network, specErr, v)
+	case !v.Holds:
+		return outcomeConflict, c.reportLostRange(ctx, network, v.Reason, v.Message)
+	}
+	// It holds the range its spec names, but its attachment serves another
+	// (spec.cidr was edited after the deletion): that one cannot be
+	// repaired, so it goes. (One whose configuration names no range, edited
+	// by hand, is left as it is, as before.)
+	return outcomeDeleted, c.removeLostAttachment(ctx, network)
 }
 
 // cacheIsBehind reports whether the Network cache does not show yet the

@@ -15,7 +15,6 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
@@ -87,23 +86,6 @@ func TestIntegrationForegroundDeletionRecreatesNothing(t *testing.T) {
 		n.Finalizers = nil
 		_, _ = e.networks.SamplecrdV1().Networks(e.namespace).Update(e.ctx, n, metav1.UpdateOptions{})
 	}
-}
-
-// TestIntegrationOrphanedAttachmentIsNoticed: removing the owner reference
-// from a Network's attachment makes it someone else's; the Network must say
-// so at once, not at its next unrelated sync.
-func TestIntegrationOrphanedAttachmentIsNoticed(t *testing.T) {
-	e := newEnv(t)
-	e.startController(Options{ConflictRecheckPeriod: time.Hour})
-	e.create("net", "10.82.0.0/16", "10.82.0.1")
-	e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForAttachmentConfig("net", "10.82.0.0/16")
-
-	patch := []byte(`[{"op": "remove", "path": "/metadata/ownerReferences"}]`)
-	if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Patch(e.ctx, "net", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitForReady("net", metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict)
 }
 
 // TestIntegrationBurstMakesOneStatusWriteEach: creating the attachment
