@@ -34,6 +34,7 @@ import (
 	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
 	listers "github.com/samplecrd/network-controller/pkg/generated/listers/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
 )
 
@@ -107,6 +108,23 @@ const (
 	outcomeStale syncOutcome = "stale"
 )
 
+// metricResult is the syncs_total result an outcome counts as. A sync of a
+// deleted Network counts as a success: nothing was left to do.
+func (o syncOutcome) metricResult() string {
+	switch o {
+	case outcomeError:
+		return metrics.ResultError
+	case outcomeInvalid:
+		return metrics.ResultInvalid
+	case outcomeConflict:
+		return metrics.ResultConflict
+	case outcomeStale:
+		return metrics.ResultStale
+	default:
+		return metrics.ResultSuccess
+	}
+}
+
 // Options tune a Controller; the zero value of a field means its default.
 type Options struct {
 	// ConflictRecheckPeriod is how often a Network in AttachmentConflict
@@ -117,8 +135,8 @@ type Options struct {
 	ConflictRecheckPeriod time.Duration
 	// Clock stamps condition transition times; tests replace it.
 	Clock clock.PassiveClock
-	// ObserveSync is told the outcome and duration of every sync; it feeds
-	// the metrics unless a test replaces it.
+	// ObserveSync is told the outcome and duration of every sync: the
+	// binary feeds the metrics with it. Nil: syncs are not observed.
 	ObserveSync func(outcome syncOutcome, d time.Duration)
 	// ShutdownTimeout bounds how long Run waits for in-flight syncs once
 	// asked to stop; after it their API calls are cancelled.
@@ -234,7 +252,7 @@ func NewController(
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.ObserveSync == nil {
-		opts.ObserveSync = recordSync
+		opts.ObserveSync = func(syncOutcome, time.Duration) {}
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
@@ -253,7 +271,7 @@ func NewController(
 	// workers have stopped, then stops the recorder.
 	recorder := events.NewRecorder(ctx, &typedcorev1.EventSinkImpl{Interface: kubeclientset.CoreV1().Events("")},
 		scheme.Scheme, corev1.EventSource{Component: controllerAgentName},
-		events.Options{Dropped: func(n int) { eventsDropped.Add(float64(n)) }})
+		events.Options{Dropped: metrics.DroppedEvents})
 
 	c := &Controller{
 		kubeclientset:     kubeclientset,
@@ -350,8 +368,6 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	wg.Go(func() {
 		c.bursts.Run(stop, func() bool { return c.workqueue.Len() == 0 && c.events.Pending() == 0 })
 	})
-	isLeader.Set(1)
-	defer isLeader.Set(0)
 	logger.Info("Started workers", "count", workers)
 
 	<-stop.Done()

@@ -37,6 +37,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/expectations"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -1122,5 +1123,23 @@ func TestReservedRangesAreRefusedAndClaimNothing(t *testing.T) {
 	// too is ReservedRange, never CIDRConflict.
 	if _, found := f.controller.findBlocker(after, netip.MustParsePrefix(after.Spec.CIDR)); found {
 		t.Error("a Network overlapping a reserved range blocks another")
+	}
+}
+
+// Each outcome counts under its own syncs_total result, but a sync of a
+// deleted Network counts as a success: nothing was left to do.
+func TestOutcomeMetricResult(t *testing.T) {
+	want := map[syncOutcome]string{
+		outcomeSuccess:  metrics.ResultSuccess,
+		outcomeDeleted:  metrics.ResultSuccess,
+		outcomeError:    metrics.ResultError,
+		outcomeInvalid:  metrics.ResultInvalid,
+		outcomeConflict: metrics.ResultConflict,
+		outcomeStale:    metrics.ResultStale,
+	}
+	for outcome, result := range want {
+		if got := outcome.metricResult(); got != result {
+			t.Errorf("%s counts as %q, want %q", outcome, got, result)
+		}
 	}
 }

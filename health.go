@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
-	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/klog/v2"
 )
 
@@ -46,24 +44,6 @@ func probeHandler(synced func() bool, check healthCheck) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	return mux
-}
-
-// metricsHandler serves /metrics in the Prometheus text format from
-// component-base's registry and, with profiling (--profiling), Go's pprof
-// endpoints under /debug/pprof/, as Kubernetes components do. Profiles
-// show the process's internals and a CPU profile costs CPU while it runs,
-// so they are off unless asked for.
-func metricsHandler(profiling bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", legacyregistry.Handler())
-	if profiling {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	return mux
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -78,28 +77,7 @@ func TestServeHTTP(t *testing.T) {
 			t.Errorf("err = %v, want a metrics server error", err)
 		}
 	})
-	t.Run("metrics are served in the Prometheus text format", func(t *testing.T) {
-		rec := httptest.NewRecorder()
-		metricsHandler(false).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "# TYPE network_controller_syncs_total counter") {
-			t.Errorf("GET /metrics = %d, body lacks network_controller_syncs_total:\n%.500s", rec.Code, rec.Body.String())
-		}
-	})
-	for _, profiling := range []bool{false, true} {
-		t.Run(fmt.Sprintf("pprof is served only with --profiling=%v", profiling), func(t *testing.T) {
-			want := http.StatusNotFound
-			if profiling {
-				want = http.StatusOK
-			}
-			for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
-				rec := httptest.NewRecorder()
-				metricsHandler(profiling).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-				if rec.Code != want {
-					t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
-				}
-			}
-		})
-	}
+
 }
 
 // failingCheck is a /healthz check that fails with err once it is set.

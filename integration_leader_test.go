@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/component-base/metrics/testutil"
 
 	"github.com/samplecrd/network-controller/pkg/leadership"
+	"github.com/samplecrd/network-controller/pkg/metrics"
 )
 
 // holdingProxy stands between a controller and the API server. It passes
@@ -161,9 +161,8 @@ func TestIntegrationLeaderThatLosesItsLeaseStopsWritingAndExits(t *testing.T) {
 		}
 	})
 
-	e.waitFor("the controller to lead and run workers", func() (bool, string) {
-		v, err := testutil.GetGaugeMetricValue(isLeader)
-		return err == nil && v == 1, "network_controller_leader is not 1"
+	e.waitFor("the controller to lead", func() (bool, string) {
+		return metrics.Leading(), "network_controller_leader is not 1"
 	})
 	e.create("net", "10.80.0.0/16", "10.80.0.1")
 	select {

@@ -29,6 +29,7 @@ import (
 	networkscheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/leadership"
+	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/signals"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -105,11 +106,14 @@ func run(ctx context.Context, f flags) error {
 		ShutdownTimeout:            f.shutdownTimeout,
 		AllowUnannotatedNamespaces: f.allowUnannotated,
 		ReservedCIDRs:              f.reserved,
+		ObserveSync: func(outcome syncOutcome, d time.Duration) {
+			metrics.ObserveSync(outcome.metricResult(), d)
+		},
 	})
 	if err != nil {
 		return err
 	}
-	registerNetworksCollector(controller)
+	metrics.RegisterNetworkCounts(controller.NetworksByReadyStatus)
 
 	var election *leadership.Health
 	var liveness healthCheck // stays nil without leader election
@@ -117,7 +121,7 @@ func run(ctx context.Context, f flags) error {
 		election = leadership.NewHealth()
 		liveness = election
 	}
-	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metricsHandler(f.profiling))
+	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metrics.Handler(f.profiling))
 	if err != nil {
 		return err
 	}
@@ -139,6 +143,8 @@ func run(ctx context.Context, f flags) error {
 		waitForInformers()
 	}()
 	if !f.leaderElect {
+		metrics.SetLeader(true)
+		defer metrics.SetLeader(false)
 		return controller.Run(ctx, f.workers)
 	}
 	leaseClient, err := kubernetes.NewForConfig(cfg)
@@ -146,6 +152,8 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	return leadership.Run(ctx, f.leaderElection, leaseClient, election, func(ctx, lost context.Context) error {
+		metrics.SetLeader(true)
+		defer metrics.SetLeader(false)
 		return controller.RunWithAbort(ctx, lost, f.workers)
 	})
 }

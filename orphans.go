@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/samplecrd/network-controller/pkg/metrics"
 )
 
 // Orphaned attachments. `kubectl delete network X --cascade=orphan`, which
@@ -89,7 +91,7 @@ func (c *Controller) removeOrphanedAttachment(ctx context.Context, key cache.Obj
 		return fmt.Errorf("deleting orphaned NetworkAttachmentDefinition %s: %w", klog.KObj(nad), err)
 	}
 	c.expectations.DeletedAttachment(key, nad.UID)
-	orphansRemoved.Inc()
+	metrics.RemovedOrphan()
 	former := "none"
 	if owner != nil {
 		former = fmt.Sprintf("%s %s (UID %s)", owner.Kind, owner.Name, owner.UID)

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -131,4 +132,23 @@ func (c *Controller) writeStatus(ctx context.Context, updated *samplecrdv1.Netwo
 		return "", err
 	}
 	return written.ResourceVersion, nil
+}
+
+// NetworksByReadyStatus counts the cached Networks by the status of their
+// Ready condition: "True", "False", or "Unknown" when not synced yet. The
+// networks gauge asks for it when /metrics is scraped.
+func (c *Controller) NetworksByReadyStatus() map[string]int {
+	counts := map[string]int{}
+	networks, err := c.networksLister.List(labels.Everything())
+	if err != nil {
+		return counts
+	}
+	for _, n := range networks {
+		status := string(metav1.ConditionUnknown)
+		if ready := meta.FindStatusCondition(n.Status.Conditions, samplecrdv1.ConditionReady); ready != nil {
+			status = string(ready.Status)
+		}
+		counts[status]++
+	}
+	return counts
 }
