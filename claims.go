@@ -22,10 +22,6 @@ import (
 // Network used to keep its attachment for a range its namespace was no
 // longer permitted, while the range went to another namespace.
 
-// MessageReservedRange is the message of a ReservedRange Event and
-// condition.
-const MessageReservedRange = "spec.cidr %s overlaps %s, which the cluster reserves for itself (the controller's --reserved-cidrs: service, pod or node ranges); choose a CIDR outside it"
-
 // errNamespaceNotCached means the Network's Namespace is not in the cache
 // yet; its add event queues the Network again.
 var errNamespaceNotCached = fmt.Errorf("namespace not in the cache yet")

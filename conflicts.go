@@ -10,6 +10,10 @@ import (
 	"github.com/samplecrd/network-controller/pkg/overlap"
 )
 
+// cidrIndex is the Network informer index that pkg/overlap's keys live in;
+// overlap lookups use it instead of listing every Network.
+const cidrIndex = "cidr"
+
 // findBlocker returns the oldest cached Network that overlaps subnet and is
 // older than network: overlap.Blocker over every cached claim, looked up in
 // the informer's CIDR index.
