@@ -106,9 +106,9 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 // the status subresource, which fails on a resourceVersion conflict), and
 // returns the resourceVersion written. That is all the controller reads of
 // the answer, so it asks the API server for the object's metadata alone,
-// in protobuf, rather than the whole Network in JSON: reading that answer
-// was a tenth of the controller's CPU in a burst. A fake clientset (unit
-// tests) has no REST client, and gets UpdateStatus.
+// in protobuf, rather than the whole Network in JSON, which would cost a
+// decode per write for nothing. A fake clientset (unit tests) has no REST
+// client, and gets UpdateStatus.
 func (c *Controller) writeStatus(ctx context.Context, updated *samplecrdv1.Network) (string, error) {
 	client := c.networkclientset.SamplecrdV1()
 	opts := metav1.UpdateOptions{FieldManager: controllerAgentName}
