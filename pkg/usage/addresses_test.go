@@ -115,6 +115,10 @@ func TestCount(t *testing.T) {
 			ippool("kube-system", name, "198.18.0.0/24", "4", "pods/a", "net1", "5", "pods/gone", "net1"),
 			ippool("whereabouts", name, "198.18.0.0/24", "4", "pods/gone", "net1", "6", "pods/c", "net1"),
 		}, alive("pods/a", "pods/c"), Addresses{Total: 238, Allocated: 3, Leaked: 1, Free: 235}},
+		{"an address an existing pod holds is not leaked, whichever pool names it first", blue, []*unstructured.Unstructured{
+			ippool("kube-system", name, "198.18.0.0/24", "4", "pods/gone", "net1", "5", "pods/a", "net1"),
+			ippool("whereabouts", name, "198.18.0.0/24", "4", "pods/a", "net1", "5", "pods/gone", "net1"),
+		}, alive("pods/a"), Addresses{Total: 238, Allocated: 2, Free: 236}},
 		{"an address taken outside the addresses for pods is allocated, not taken from them", blue, []*unstructured.Unstructured{
 			ippool("kube-system", name, "198.18.0.0/24", "1", "pods/a", "net1", "241", "pods/b", "net1", "7", "pods/c", "net1"),
 		}, alive("pods/a", "pods/b", "pods/c"), Addresses{Total: 238, Allocated: 3, Free: 237}},
