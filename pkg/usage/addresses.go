@@ -4,10 +4,6 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
-	"strconv"
-	"strings"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/samplecrd/network-controller/pkg/cni"
 )
@@ -67,86 +63,12 @@ func spare(total int64) int64 {
 	return total/100*p + total%100*p/100
 }
 
-// Allocation is one address whereabouts holds for a pod's interface.
-type Allocation struct {
-	Addr netip.Addr
-	// PodRef is the pod as whereabouts names it, "namespace/name".
-	PodRef string
-	// IfName is the pod's interface; ContainerID its sandbox.
-	IfName, ContainerID string
-}
-
-// PoolName is the name of the whereabouts IPPool that holds the
-// allocations of the Macvlan Network n: whereabouts names a pool by the
-// network_name of the IPAM configuration (cni.NetworkName, which pkg/cni
-// renders) and the range, with ':' and '/' turned into '-'. The pool lives
-// in whichever namespace whereabouts is configured with on the nodes.
-func PoolName(n cni.Network) string {
-	r := strings.NewReplacer(":", "-", "/", "-").Replace(n.Subnet.Masked().String())
-	return cni.NetworkName(n.Namespace, n.Name) + "-" + r
-}
-
-// Allocations returns the allocations of a whereabouts IPPool, given as an
-// unstructured object: spec.range is the CIDR, spec.allocations maps the
-// offset of each address from the CIDR's first one (a decimal string) to
-// {id, podref, ifname}. Entries whereabouts itself skips (an offset that
-// is not a decimal int64) and those outside the range are left out; ok
-// is false when the object has no valid spec.range.
-func Allocations(pool *unstructured.Unstructured) (allocs []Allocation, ok bool) {
-	_, allocs, ok = readPool(pool)
-	return allocs, ok
-}
-
-// readPool returns the range and allocations of pool; see Allocations.
-func readPool(pool *unstructured.Unstructured) (prefix netip.Prefix, allocs []Allocation, ok bool) {
-	spec, _ := pool.Object["spec"].(map[string]any)
-	rng, _ := spec["range"].(string)
-	prefix, err := netip.ParsePrefix(rng)
-	if err != nil {
-		return netip.Prefix{}, nil, false
-	}
-	// Offsets count from the address spec.range is written with, as
-	// whereabouts counts them; whereabouts writes it masked.
-	first := new(big.Int).SetBytes(prefix.Addr().AsSlice())
-	prefix = prefix.Masked()
-	lo := new(big.Int).SetBytes(prefix.Addr().AsSlice())
-	hi := new(big.Int).Add(lo, new(big.Int).Lsh(big.NewInt(1), uint(prefix.Addr().BitLen()-prefix.Bits())))
-	entries, _ := spec["allocations"].(map[string]any)
-	for offset, v := range entries {
-		off, err := strconv.ParseInt(offset, 10, 64)
-		if err != nil {
-			continue
-		}
-		n := new(big.Int).Add(first, big.NewInt(off))
-		if n.Cmp(lo) < 0 || n.Cmp(hi) >= 0 {
-			continue
-		}
-		e, _ := v.(map[string]any)
-		a := Allocation{Addr: addrOf(n, prefix.Addr().Is4())}
-		a.PodRef, _ = e["podref"].(string)
-		a.IfName, _ = e["ifname"].(string)
-		a.ContainerID, _ = e["id"].(string)
-		allocs = append(allocs, a)
-	}
-	return prefix, allocs, true
-}
-
-// addrOf is the address whose bits are n, which fits the family.
-func addrOf(n *big.Int, is4 bool) netip.Addr {
-	if is4 {
-		var b [4]byte
-		return netip.AddrFrom4([4]byte(n.FillBytes(b[:])))
-	}
-	var b [16]byte
-	return netip.AddrFrom16([16]byte(n.FillBytes(b[:])))
-}
-
 // Count returns the address usage of the Macvlan Network n from the
 // whereabouts IPPools the caller has (any of them; Count reads those named
 // PoolName(n) whose range is n's CIDR, in any namespace). podExists
 // reports whether a pod whereabouts names by its podref exists; an
 // address whose holders all fail it is leaked.
-func Count(n cni.Network, pools []*unstructured.Unstructured, podExists func(podRef string) bool) Addresses {
+func Count(n cni.Network, pools []*IPPool, podExists func(podRef string) bool) Addresses {
 	total := new(big.Int)
 	ranges := cni.Pool(n)
 	for _, r := range ranges {
@@ -156,14 +78,10 @@ func Count(n cni.Network, pools []*unstructured.Unstructured, podExists func(pod
 	leaked := map[netip.Addr]bool{}
 	inPool := 0
 	for _, p := range pools {
-		if p.GetName() != name {
+		if p.Name != name || p.Range != subnet {
 			continue
 		}
-		r, allocs, ok := readPool(p)
-		if !ok || r != subnet {
-			continue
-		}
-		for _, a := range allocs {
+		for _, a := range p.Allocations {
 			alive := podExists(a.PodRef)
 			was, seen := leaked[a.Addr]
 			switch {

@@ -9,6 +9,7 @@ import (
 
 	wbk8s "github.com/k8snetworkplumbingwg/whereabouts/pkg/storage/kubernetes"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/cni"
@@ -26,17 +27,24 @@ func macvlan(cidr, gw string, exclude ...string) cni.Network {
 	return n
 }
 
-// ippool returns a whereabouts IPPool as the dynamic client reads it.
-// allocs are offset, podref, ifname triples.
-func ippool(namespace, name, rng string, allocs ...string) *unstructured.Unstructured {
+// ippool returns a whereabouts IPPool as the cache keeps it. allocs are
+// offset, podref, ifname triples.
+func ippool(namespace, name, rng string, allocs ...string) *IPPool {
+	p, _ := TransformIPPool(ippoolObject(namespace, name, rng, allocs...))
+	return p.(*IPPool)
+}
+
+// ippoolObject returns a whereabouts IPPool as a dynamic client reads it.
+func ippoolObject(namespace, name, rng string, allocs ...string) *unstructured.Unstructured {
 	m := map[string]any{}
 	for i := 0; i+2 < len(allocs); i += 3 {
 		m[allocs[i]] = map[string]any{"id": "c0ffee" + allocs[i], "podref": allocs[i+1], "ifname": allocs[i+2]}
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "whereabouts.cni.cncf.io/v1alpha1", "kind": "IPPool",
-		"metadata": map[string]any{"namespace": namespace, "name": name},
-		"spec":     map[string]any{"range": rng, "allocations": m},
+		"metadata": map[string]any{"namespace": namespace, "name": name, "uid": "u-" + name, "resourceVersion": "7",
+			"managedFields": []any{map[string]any{"manager": "whereabouts"}}},
+		"spec": map[string]any{"range": rng, "allocations": m},
 	}}
 }
 
@@ -58,31 +66,57 @@ func TestPoolNameIsWhereabouts(t *testing.T) {
 	}
 }
 
-func TestAllocations(t *testing.T) {
+func TestTransformIPPool(t *testing.T) {
+	addr := netip.MustParseAddr
 	tests := []struct {
-		name  string
-		pool  *unstructured.Unstructured
-		want  []Allocation
-		valid bool
+		name      string
+		obj       *unstructured.Unstructured
+		wantRange string
+		want      []Allocation
 	}{
-		{"offsets count from the range's first address", ippool("kube-system", "p", "198.18.0.0/24", "5", "pods/a", "net1", "255", "pods/b", "net2"),
-			[]Allocation{{netip.MustParseAddr("198.18.0.5"), "pods/a", "net1", "c0ffee5"}, {netip.MustParseAddr("198.18.0.255"), "pods/b", "net2", "c0ffee255"}}, true},
-		{"IPv6 offsets too", ippool("kube-system", "p", "fd00:10::/64", "4294967297", "pods/a", "net1"),
-			[]Allocation{{netip.MustParseAddr("fd00:10::1:0:1"), "pods/a", "net1", "c0ffee4294967297"}}, true},
-		{"offsets whereabouts skips, and those outside the range, are left out", ippool("kube-system", "p", "198.18.0.0/24", "x", "pods/a", "net1", "256", "pods/b", "net1", "-1", "pods/c", "net1", "9223372036854775808", "pods/d", "net1"),
-			nil, true},
-		{"a pool without allocations has none", ippool("kube-system", "p", "198.18.0.0/24"), nil, true},
-		{"a pool without a valid range is not read", ippool("kube-system", "p", "198.18.0.0"), nil, false},
-		{"an object without a spec is not read", &unstructured.Unstructured{Object: map[string]any{}}, nil, false},
+		{"offsets count from the range's first address, in address order", ippoolObject("kube-system", "p", "198.18.0.0/24", "255", "pods/b", "net2", "5", "pods/a", "net1"),
+			"198.18.0.0/24", []Allocation{{addr("198.18.0.5"), "pods/a", "net1"}, {addr("198.18.0.255"), "pods/b", "net2"}}},
+		{"IPv6 offsets too", ippoolObject("kube-system", "p", "fd00:10::/64", "4294967297", "pods/a", "net1"),
+			"fd00:10::/64", []Allocation{{addr("fd00:10::1:0:1"), "pods/a", "net1"}}},
+		{"offsets count from the address the range is written with, as whereabouts counts", ippoolObject("kube-system", "p", "198.18.0.4/24", "1", "pods/a", "net1"),
+			"198.18.0.0/24", []Allocation{{addr("198.18.0.5"), "pods/a", "net1"}}},
+		{"offsets whereabouts skips, and those outside the range, are left out", ippoolObject("kube-system", "p", "198.18.0.0/24", "x", "pods/a", "net1", "256", "pods/b", "net1", "-1", "pods/c", "net1", "9223372036854775808", "pods/d", "net1"),
+			"198.18.0.0/24", nil},
+		{"a pool without allocations has none", ippoolObject("kube-system", "p", "198.18.0.0/24"), "198.18.0.0/24", nil},
+		{"a pool without a valid range has no range and no allocations", ippoolObject("kube-system", "p", "198.18.0.0", "1", "pods/a", "net1"), "invalid Prefix", nil},
+		{"an object without a spec has neither", &unstructured.Unstructured{Object: map[string]any{}}, "invalid Prefix", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Allocations(tt.pool)
-			slices.SortFunc(got, func(a, b Allocation) int { return a.Addr.Compare(b.Addr) })
-			if ok != tt.valid || !slices.Equal(got, tt.want) {
-				t.Fatalf("Allocations() = %+v, %v; want %+v, %v", got, ok, tt.want, tt.valid)
+			obj, err := TransformIPPool(tt.obj)
+			p, ok := IPPoolFromCache(obj)
+			if err != nil || !ok {
+				t.Fatalf("TransformIPPool() = %T, %v", obj, err)
+			}
+			if p.Range.String() != tt.wantRange || !slices.Equal(p.Allocations, tt.want) {
+				t.Fatalf("TransformIPPool() = range %s, %+v; want %s, %+v", p.Range, p.Allocations, tt.wantRange, tt.want)
+			}
+			if p.Name != tt.obj.GetName() || p.Namespace != tt.obj.GetNamespace() || p.UID != tt.obj.GetUID() ||
+				p.ResourceVersion != tt.obj.GetResourceVersion() || p.ManagedFields != nil {
+				t.Fatalf("TransformIPPool() kept metadata %+v", p.ObjectMeta)
 			}
 		})
+	}
+}
+
+func TestTransformIPPoolPassesOthersThrough(t *testing.T) {
+	p := ippool("kube-system", "p", "198.18.0.0/24", "5", "pods/a", "net1")
+	if again, err := TransformIPPool(p); err != nil || again != any(p) {
+		t.Fatalf("TransformIPPool(*IPPool) = %v, %v; want it unchanged", again, err)
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "kube-system/p", Obj: p}
+	if got, ok := IPPoolFromCache(tomb); !ok || got != p {
+		t.Fatalf("IPPoolFromCache(tombstone) = %v, %v", got, ok)
+	}
+	c := p.DeepCopyObject().(*IPPool)
+	c.Allocations[0].PodRef = "pods/other"
+	if p.Allocations[0].PodRef != "pods/a" {
+		t.Fatalf("changing a copy changed the cached IPPool")
 	}
 }
 
@@ -95,34 +129,34 @@ func TestCount(t *testing.T) {
 	tests := []struct {
 		name   string
 		n      cni.Network
-		pools  []*unstructured.Unstructured
+		pools  []*IPPool
 		exists func(string) bool
 		want   Addresses
 	}{
 		// 256 less the network address, the gateway and the 16 excluded
 		// (which hold the broadcast address).
 		{"no pool yet: nothing allocated", blue, nil, alive(), Addresses{Total: 238, Free: 238}},
-		{"two pods attached", blue, []*unstructured.Unstructured{ippool("kube-system", name, "198.18.0.0/24", "2", "pods/a", "net1", "3", "pods/b", "net1")},
+		{"two pods attached", blue, []*IPPool{ippool("kube-system", name, "198.18.0.0/24", "2", "pods/a", "net1", "3", "pods/b", "net1")},
 			alive("pods/a", "pods/b"), Addresses{Total: 238, Allocated: 2, Free: 236}},
-		{"an address held for a deleted pod is leaked", blue, []*unstructured.Unstructured{ippool("kube-system", name, "198.18.0.0/24", "2", "pods/a", "net1", "3", "pods/b", "net1")},
+		{"an address held for a deleted pod is leaked", blue, []*IPPool{ippool("kube-system", name, "198.18.0.0/24", "2", "pods/a", "net1", "3", "pods/b", "net1")},
 			alive("pods/a"), Addresses{Total: 238, Allocated: 2, Leaked: 1, Free: 236}},
-		{"pools of other Networks and other ranges are not this one's", blue, []*unstructured.Unstructured{
+		{"pools of other Networks and other ranges are not this one's", blue, []*IPPool{
 			ippool("kube-system", "cni0123456789ab-198.18.0.0-24", "198.18.0.0/24", "2", "pods/x", "net1"),
 			ippool("kube-system", name, "198.18.0.0/25", "2", "pods/y", "net1"),
 			ippool("kube-system", name, "198.18.0.0/24", "4", "pods/a", "net1"),
 		}, alive("pods/a"), Addresses{Total: 238, Allocated: 1, Free: 237}},
-		{"a pool in another namespace counts, each address once", blue, []*unstructured.Unstructured{
+		{"a pool in another namespace counts, each address once", blue, []*IPPool{
 			ippool("kube-system", name, "198.18.0.0/24", "4", "pods/a", "net1", "5", "pods/gone", "net1"),
 			ippool("whereabouts", name, "198.18.0.0/24", "4", "pods/gone", "net1", "6", "pods/c", "net1"),
 		}, alive("pods/a", "pods/c"), Addresses{Total: 238, Allocated: 3, Leaked: 1, Free: 235}},
-		{"an address an existing pod holds is not leaked, whichever pool names it first", blue, []*unstructured.Unstructured{
+		{"an address an existing pod holds is not leaked, whichever pool names it first", blue, []*IPPool{
 			ippool("kube-system", name, "198.18.0.0/24", "4", "pods/gone", "net1", "5", "pods/a", "net1"),
 			ippool("whereabouts", name, "198.18.0.0/24", "4", "pods/a", "net1", "5", "pods/gone", "net1"),
 		}, alive("pods/a"), Addresses{Total: 238, Allocated: 2, Free: 236}},
-		{"an address taken outside the addresses for pods is allocated, not taken from them", blue, []*unstructured.Unstructured{
+		{"an address taken outside the addresses for pods is allocated, not taken from them", blue, []*IPPool{
 			ippool("kube-system", name, "198.18.0.0/24", "1", "pods/a", "net1", "241", "pods/b", "net1", "7", "pods/c", "net1"),
 		}, alive("pods/a", "pods/b", "pods/c"), Addresses{Total: 238, Allocated: 3, Free: 237}},
-		{"an IPv6 /64 saturates the total and the free count", macvlan("fd00:10::/64", "fd00:10::1"), []*unstructured.Unstructured{
+		{"an IPv6 /64 saturates the total and the free count", macvlan("fd00:10::/64", "fd00:10::1"), []*IPPool{
 			ippool("kube-system", PoolName(macvlan("fd00:10::/64", "fd00:10::1")), "fd00:10::/64", "2", "pods/a", "net1"),
 		}, alive("pods/a"), Addresses{Total: math.MaxInt64, Allocated: 1, Free: math.MaxInt64}},
 		{"an IPv6 /66 is exact", macvlan("fd00:10::/66", "fd00:10::1"), nil, alive(),
@@ -145,7 +179,7 @@ func TestCountFillsATinyRange(t *testing.T) {
 	levels := []Level{}
 	for off := 2; off <= 6; off++ {
 		allocs = append(allocs, strconv.Itoa(off), "pods/p"+strconv.Itoa(off), "net1")
-		a := Count(n, []*unstructured.Unstructured{ippool("kube-system", PoolName(n), "198.18.0.0/29", allocs...)}, func(string) bool { return true })
+		a := Count(n, []*IPPool{ippool("kube-system", PoolName(n), "198.18.0.0/29", allocs...)}, func(string) bool { return true })
 		levels = append(levels, a.Level())
 	}
 	// 1..4 of 5 are 20..80 %; 5 of 5 leave none.

@@ -12,6 +12,12 @@
 // its informer holds and a pod lookup, and whereabouts' reconciler owns the
 // leaked addresses.
 //
+// The controller reads IPPools with a dynamic informer (IPPoolResource),
+// without linking whereabouts' client, and TransformIPPool keeps of each
+// only its identity, range and, per address, the podref and interface:
+// whereabouts' container IDs (64 bytes an address), managed fields and
+// the map-per-entry shape of unstructured objects are dropped.
+//
 // # Proposed status
 //
 //	status:
