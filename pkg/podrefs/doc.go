@@ -35,13 +35,15 @@
 //
 // # The cache
 //
-// Transform turns each *corev1.Pod into a *Pod (about 300 bytes instead
-// of a full pod's 1.2 KiB struct and everything it points to), so that the
-// controller can watch every pod of a large cluster: namespace, name, UID,
-// resourceVersion and deletionTimestamp in ObjectMeta, the phase, the
-// referenced keys joined by commas and interned (the replicas of one
-// workload share them), the attachments with their interface and IPs,
-// and a parse problem if any. Indexers index the cache by the Networks a
-// pod holds and by those it is attached to. A cache of *Pod has no typed
-// lister: read it through the informer's indexer and FromCache.
+// Transform turns each *corev1.Pod into a *Pod, so that the controller
+// can watch every pod of a large cluster: about 500 bytes a pod on one
+// Network with one address (BenchmarkTransform), where the bare struct of
+// a *corev1.Pod is 1,240 bytes before anything it points to. A *Pod keeps
+// the namespace, name, UID, resourceVersion and deletionTimestamp in
+// ObjectMeta, the phase, the referenced keys joined by commas and
+// interned (the replicas of one workload share them), the attachments
+// with their interface and IPs, and a parse problem if any. Indexers
+// index the cache by the Networks a pod holds and by those it is attached
+// to. A cache of *Pod has no typed lister: read it through the informer's
+// indexer and FromCache.
 package podrefs
