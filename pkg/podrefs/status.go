@@ -78,10 +78,10 @@ func ParseNetworkStatus(annotation, podNamespace string) ([]Attachment, error) {
 }
 
 // parseIP reads an address as Multus writes it, or with a prefix length as
-// CNI results carry it.
+// CNI results carry it; an IPv4 address is IPv4 however it is written.
 func parseIP(s string) (netip.Addr, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Addr(), nil
+		return p.Addr().Unmap(), nil
 	}
 	ip, err := netip.ParseAddr(s)
 	if err != nil || ip.Zone() != "" {

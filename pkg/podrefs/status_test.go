@@ -1,6 +1,7 @@
 package podrefs
 
 import (
+	"encoding/json"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -38,6 +39,8 @@ func TestParseNetworkStatus(t *testing.T) {
 			[]Attachment{{Network: "net/blue"}}, ""},
 		{"an address with a prefix length is the address", `[{"name":"net/blue","ips":["198.18.0.5/24"]}]`,
 			[]Attachment{{Network: "net/blue", IPs: ips("198.18.0.5")}}, ""},
+		{"an IPv4 address written as IPv6 is the IPv4 address, with or without a prefix length", `[{"name":"net/blue","ips":["::ffff:198.18.0.5","::ffff:198.18.0.6/120"]}]`,
+			[]Attachment{{Network: "net/blue", IPs: ips("198.18.0.5", "198.18.0.6")}}, ""},
 		{"other fields are ignored", `[{"name":"net/blue","device-info":{"type":"pci"},"gateway":["198.18.0.1"],"mtu":1400}]`,
 			[]Attachment{{Network: "net/blue"}}, ""},
 
@@ -64,4 +67,49 @@ func TestParseNetworkStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseNetworkStatus holds ParseNetworkStatus to its contract on any
+// text: nothing with an error, valid keys and addresses otherwise, and
+// what it returns, written back as network-status, reads back the same.
+func FuzzParseNetworkStatus(f *testing.F) {
+	for _, s := range []string{
+		"", "[]", "null", `[null]`, `[{"name":"kindnet","default":true}]`,
+		`[{"name":"net/blue","interface":"net1","ips":["198.18.0.5","2001:db8::5/64"]}]`,
+		`[{"name":"blue"}]`, `[{"name":"net/Blue"}]`, `[{"name":"a/b","ips":["::ffff:198.18.0.1"]}]`, `[{"name":"a/b","ips":["::ffff:198.18.0.1/120"]}]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, annotation string) {
+		got, err := ParseNetworkStatus(annotation, "pods")
+		if err != nil {
+			if got != nil {
+				t.Fatalf("ParseNetworkStatus(%q) returned %+v with error %v", annotation, got, err)
+			}
+			return
+		}
+		var entries []map[string]any
+		for _, a := range got {
+			ns, name, ok := strings.Cut(a.Network, "/")
+			if !ok || networkKeyErr(ns, name) != nil {
+				t.Fatalf("ParseNetworkStatus(%q) key %q is not namespace/name", annotation, a.Network)
+			}
+			var ips []string
+			for _, ip := range a.IPs {
+				if !ip.IsValid() || ip.Zone() != "" || ip.Is4In6() {
+					t.Fatalf("ParseNetworkStatus(%q) address %v", annotation, ip)
+				}
+				ips = append(ips, ip.String())
+			}
+			entries = append(entries, map[string]any{"name": a.Network, "interface": a.Interface, "ips": ips})
+		}
+		text, err := json.Marshal(entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseNetworkStatus(string(text), "elsewhere")
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("%+v of %q reads back as %+v, %v", got, annotation, again, err)
+		}
+	})
 }
