@@ -402,8 +402,11 @@ func (c *Controller) Ready() error {
 // NetworkAttachmentDefinition API is served again after a loss, which took
 // every attachment with it: each Network has its own to create again, and
 // none of them should wait for the backoff of syncs that failed while the
-// API was gone.
+// API was gone. Nor trust what the controller wrote before: an attachment
+// created just before the loss may never have reached the cache, to be
+// deleted from it.
 func (c *Controller) requeueAll() {
+	c.expectations.forgetAttachments()
 	networks, err := c.networksLister.List(labels.Everything())
 	if err != nil {
 		utilruntime.HandleError(err)
