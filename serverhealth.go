@@ -284,10 +284,15 @@ func jitter(d time.Duration) time.Duration {
 // sees the failure and never backs off for an outage; the informers resume
 // within serverReadRetry of the server's return.
 //
-// The probe is GET /readyz, which every client may read: a starting
-// server answers it with a failure until it serves every API, when the
-// informers' lists would still fail. One probe loop serves every waiting
-// request, one probe per serverReadRetry. 429 Too Many Requests is not
+// The probe is GET serverProbePath, one of the API server's readiness
+// checks, which every client may read: a starting server answers it with a
+// failure until it has loaded the CustomResourceDefinitions, before which
+// it answers lists of custom resources with 404, which the reflector would
+// back off from. The whole of /readyz waits for more (bootstrap hooks the
+// informers do not need) and succeeds up to seconds after the server takes
+// writes and serves lists. A server without that check answers 404, which
+// counts as an answer. One probe loop serves every waiting request, one
+// probe per serverReadRetry. 429 Too Many Requests is not
 // held: it is a server shedding load, which client-go retries after the
 // server's Retry-After and the reflector's backoff then spreads, and a
 // probe would not see it.
@@ -297,6 +302,8 @@ const (
 	// serverProbeTimeout bounds one probe: a server that accepts
 	// connections but answers nothing is away too.
 	serverProbeTimeout = 2 * time.Second
+	// serverProbePath is the readiness check the probe asks for.
+	serverProbePath = "/readyz/poststarthook/crd-informer-synced"
 )
 
 // probeRound is one run of the shared probe loop: answered is closed once
@@ -308,18 +315,19 @@ type probeRound struct {
 }
 
 // useProbe sets the request that tells whether the server answers: GET
-// /readyz through client, which must not hold its reads (holdReads).
+// serverProbePath through client, which must not hold its reads
+// (holdReads).
 // Without one, held reads are only paced, serverReadRetry apart.
 func (h *serverHealth) useProbe(client rest.Interface) {
 	h.probe = func(ctx context.Context) bool {
-		return serverAnswered(client.Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error())
+		return serverAnswered(client.Get().AbsPath(serverProbePath).MaxRetries(0).Do(ctx).Error())
 	}
 }
 
 // serverAnswered reports whether a request's error (nil for success)
 // shows a server that handles requests: any answer but a failure of the
-// server itself. A 403 from a cluster that denies /readyz still shows a
-// server at work.
+// server itself. A 403 from a cluster that denies the readiness checks
+// still shows a server at work.
 func serverAnswered(err error) bool {
 	if err == nil {
 		return true
