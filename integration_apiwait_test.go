@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,22 +54,6 @@ func TestIntegrationAttachmentCRDLostAndBack(t *testing.T) {
 	e := newEnv(t)
 	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
 	e.ctx = klog.NewContext(e.ctx, logger)
-	crds := apiextensionsclient.NewForConfigOrDie(apiserver).ApiextensionsV1().CustomResourceDefinitions()
-	reinstall := func() {
-		raw, err := os.ReadFile(attachmentCRDFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(raw, &crd); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := crds.Create(context.Background(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(reinstall)
-
 	ctrl := e.startController(Options{APIPollPeriod: 200 * time.Millisecond})
 	names := []string{"lost-a", "lost-b", "lost-c"}
 	for i, name := range names {
@@ -84,13 +69,7 @@ func TestIntegrationAttachmentCRDLostAndBack(t *testing.T) {
 	}
 
 	deleted := time.Now()
-	if err := crds.Delete(e.ctx, attachmentCRDName, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("the NetworkAttachmentDefinition API to be gone", func() (bool, string) {
-		_, err := e.kube.Discovery().ServerResourcesForGroupVersion("k8s.cni.cncf.io/v1")
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
+	reinstall := e.deleteAttachmentCRD()
 	var notReady error
 	for time.Since(deleted) < crdLossNoticedBound && notReady == nil {
 		notReady = ctrl.controller.Ready()
@@ -148,6 +127,36 @@ func TestIntegrationAttachmentCRDLostAndBack(t *testing.T) {
 		err := ctrl.controller.Ready()
 		return err == nil, fmt.Sprint(err)
 	})
+}
+
+// deleteAttachmentCRD deletes the NetworkAttachmentDefinition CRD, waits
+// until its API is gone, and returns a function that installs it again,
+// which also runs when the test ends: later tests need it.
+func (e *env) deleteAttachmentCRD() (reinstall func()) {
+	e.t.Helper()
+	crds := apiextensionsclient.NewForConfigOrDie(apiserver).ApiextensionsV1().CustomResourceDefinitions()
+	reinstall = func() {
+		raw, err := os.ReadFile(attachmentCRDFile)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.Unmarshal(raw, &crd); err != nil {
+			e.t.Fatal(err)
+		}
+		if _, err := crds.Create(context.Background(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Cleanup(reinstall)
+	if err := crds.Delete(e.ctx, attachmentCRDName, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("the NetworkAttachmentDefinition API to be gone", func() (bool, string) {
+		_, err := e.kube.Discovery().ServerResourcesForGroupVersion(nadv1.SchemeGroupVersion.String())
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	return reinstall
 }
 
 // Bounds of TestIntegrationStartsWorkingOnceTheServerAnswers.
