@@ -179,17 +179,26 @@ func (a *attachmentAPI) servedLocked() bool {
 	}
 }
 
-// ready is nil while the API is served, errAttachmentAPIMissing otherwise.
+// errAttachmentAPIUnknown is why the controller is not ready before it
+// has learnt whether the API is served: the API server has not answered
+// discovery yet.
+var errAttachmentAPIUnknown = errors.New("waiting for the API server to say whether it serves NetworkAttachmentDefinitions")
+
+// ready is nil while the API is served, errAttachmentAPIMissing once it
+// is known not to be, errAttachmentAPIUnknown before that.
 func (a *attachmentAPI) ready() error {
 	if a == nil {
 		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.servedLocked() {
+	switch {
+	case a.servedLocked():
+		return nil
+	case a.said:
 		return errAttachmentAPIMissing
 	}
-	return nil
+	return errAttachmentAPIUnknown
 }
 
 // wait returns once the API is served, or with ctx's error.
