@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -103,6 +104,10 @@ type Options struct {
 	// binary's wiring (newController) sets it, and without it the
 	// controller never counts the server as away.
 	health *serverHealth
+	// attachmentAPI follows whether NetworkAttachmentDefinitions are
+	// served (attachmentapi.go); the binary's wiring sets it, and without
+	// it the controller counts them as served.
+	attachmentAPI *attachmentAPI
 }
 
 // apiPollPeriod is APIPollPeriod or its default.
@@ -167,6 +172,9 @@ type Controller struct {
 	// health holds the workers while the API server does not answer
 	// (serverhealth.go).
 	health *serverHealth
+	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
+	// served (attachmentapi.go); nil counts them as served.
+	attachmentAPI *attachmentAPI
 	// bursts tells when to return memory (pkg/freemem).
 	bursts freemem.Tracker
 
@@ -236,10 +244,11 @@ func NewController(
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		health:   opts.health,
-		events:   recorder,
-		recorder: recorder,
-		opts:     opts,
+		health:        opts.health,
+		attachmentAPI: opts.attachmentAPI,
+		events:        recorder,
+		recorder:      recorder,
+		opts:          opts,
 	}
 
 	logger.Info("Setting up event handlers")
@@ -339,10 +348,43 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	return nil
 }
 
-// HasSynced reports whether the informer caches have synced, which is when
-// the controller is ready to work (/readyz).
+// HasSynced reports whether the informer caches have synced.
 func (c *Controller) HasSynced() bool {
 	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced()
+}
+
+// Ready is nil when the controller can work (/readyz): the
+// NetworkAttachmentDefinition API is served and the informer caches have
+// synced. Otherwise it says what is missing.
+func (c *Controller) Ready() error {
+	if err := c.attachmentAPI.ready(); err != nil {
+		return err
+	}
+	if !c.HasSynced() {
+		return errors.New("informer caches have not synced yet")
+	}
+	return nil
+}
+
+// requeueAll queues every Network now, its backoff forgotten. The
+// NetworkAttachmentDefinition API is served again after a loss, which took
+// every attachment with it: each Network has its own to create again, and
+// none of them should wait for the backoff of syncs that failed while the
+// API was gone. Nor trust what the controller wrote before: an attachment
+// created just before the loss may never have reached the cache, to be
+// deleted from it.
+func (c *Controller) requeueAll() {
+	c.expectations.ForgetAttachments()
+	networks, err := c.networksLister.List(labels.Everything())
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	for _, n := range networks {
+		key := cache.MetaObjectToName(n)
+		c.workqueue.Forget(key)
+		c.workqueue.Add(key)
+	}
 }
 
 // waitTimeout waits for wg, for at most d; it reports whether wg finished.
@@ -358,10 +400,14 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 }
 
 // runWorker processes keys until stop ends or the queue shuts down; the
-// syncs themselves run under syncCtx. While the API server does not answer
-// it waits, leaving the keys queued.
+// syncs themselves run under syncCtx. While the API server does not answer,
+// or does not serve NetworkAttachmentDefinitions, it waits, leaving the
+// keys queued.
 func (c *Controller) runWorker(stop, syncCtx context.Context) {
 	for {
+		if c.attachmentAPI.wait(stop) != nil {
+			return
+		}
 		probed, err := c.health.wait(stop)
 		if err != nil {
 			return
@@ -409,6 +455,13 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		return false
 	}
 	switch {
+	case errors.Is(err, errAttachmentAPIGone):
+		// Not the Network's failure either: it waits with the workers for
+		// the API, which queues every Network again when it is back.
+		logger.V(2).Info("NetworkAttachmentDefinition API gone; requeuing for when it is back")
+		c.opts.ObserveSync(outcome, time.Since(start))
+		c.workqueue.Add(key)
+		return true
 	case serverUnavailable(err) && !c.health.up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
@@ -489,6 +542,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	changed, err := c.ensureAttachment(ctx, network, desired)
 	var refused refusedError
 	switch {
+	case err != nil && c.attachmentAPI.goneWith(ctx, err):
+		// Its CRD was deleted: nothing to report about this Network.
+		return outcomeError, errAttachmentAPIGone
 	case errors.Is(err, errNotControlled):
 		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
 		msg := fmt.Sprintf(MessageResourceExists, desired.Name)

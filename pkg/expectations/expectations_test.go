@@ -151,3 +151,23 @@ func TestForget(t *testing.T) {
 		t.Errorf("%d expectations after Forget, want 0", n)
 	}
 }
+
+// After the attachment API was lost, every attachment the controller wrote
+// or deleted went with it: only the status expectations are kept.
+func TestForgetAttachments(t *testing.T) {
+	w, _ := newWrites()
+	other := cache.NewObjectName("team-b", "red")
+	w.WroteStatus(key, "7")
+	w.WroteAttachment(key, attachment("uid-1", "8"))
+	w.DeletedAttachment(other, "uid-2")
+	w.ForgetAttachments()
+	if got, err := w.Attachment(key, nil, notFound); got != nil || !apierrors.IsNotFound(err) {
+		t.Errorf("Attachment after the loss = %v, %v; want the cache's not found", got, err)
+	}
+	if !w.NetworkBehind(key, "5") {
+		t.Error("the status expectation was forgotten with the attachments")
+	}
+	if n := w.Len(); n != 1 {
+		t.Errorf("%d expectations left, want 1 (the status write)", n)
+	}
+}
