@@ -10,6 +10,7 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
@@ -60,7 +61,7 @@ var errAttachmentAPIGone = errors.New("the NetworkAttachmentDefinition API is no
 // the CRD and each Network must create its own again.
 type attachmentAPI struct {
 	discovery discovery.ServerResourcesInterfaceWithContext
-	health    *serverHealth
+	health    *serverhealth.Health
 	period    time.Duration
 
 	mu     sync.Mutex
@@ -73,7 +74,7 @@ type attachmentAPI struct {
 
 // newAttachmentAPI returns an attachmentAPI that does not know yet
 // whether the API is served, and counts it as not served.
-func newAttachmentAPI(client discovery.ServerResourcesInterfaceWithContext, health *serverHealth, period time.Duration) *attachmentAPI {
+func newAttachmentAPI(client discovery.ServerResourcesInterfaceWithContext, health *serverhealth.Health, period time.Duration) *attachmentAPI {
 	return &attachmentAPI{discovery: client, health: health, period: period, served: make(chan struct{}), recheck: make(chan struct{}, 1)}
 }
 
@@ -112,10 +113,10 @@ func (a *attachmentAPI) look(ctx context.Context) (served bool, why error) {
 		switch {
 		case err == nil:
 			return servesAttachments(resources), nil
-		case serverAnswered(err) && (!apierrors.IsNotFound(err) || a.health.answers(ctx)):
+		case serverhealth.Answered(err) && (!apierrors.IsNotFound(err) || a.health.Answers(ctx)):
 			return false, err
 		}
-		_ = a.health.awaitServer(ctx)
+		_ = a.health.AwaitServer(ctx)
 	}
 	return false, ctx.Err()
 }
@@ -258,14 +259,14 @@ func (a *attachmentAPI) holdWhileMissing(rt http.RoundTripper) http.RoundTripper
 			if err != nil || req.Method != http.MethodGet || resp.StatusCode != http.StatusNotFound {
 				return resp, err
 			}
-			discard(resp)
+			serverhealth.Discard(resp)
 			a.lookAgain()
 			// Paced: a 404 the API's return does not end would otherwise
 			// be asked again at once.
 			select {
 			case <-req.Context().Done():
 				return nil, req.Context().Err()
-			case <-time.After(serverReadRetry):
+			case <-time.After(serverhealth.ReadRetry):
 			}
 			if err := a.wait(req.Context()); err != nil {
 				return nil, err
@@ -273,3 +274,9 @@ func (a *attachmentAPI) holdWhileMissing(rt http.RoundTripper) http.RoundTripper
 		}
 	})
 }
+
+// roundTripperFunc is an http.RoundTripper made of a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip calls f.
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,7 +64,7 @@ func TestAttachmentAPIFollowsTheCRD(t *testing.T) {
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
 	defer cancel()
 	d := &fakeDiscovery{}
-	a := newAttachmentAPI(d, newServerHealth(logger), 10*time.Millisecond)
+	a := newAttachmentAPI(d, serverhealth.New(logger), 10*time.Millisecond)
 	var starts, backs atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -113,7 +114,7 @@ func TestAttachmentAPIFollowsTheCRD(t *testing.T) {
 func TestAttachmentAPIGoneWith(t *testing.T) {
 	logger, ctx := ktesting.NewTestContext(t)
 	d := &fakeDiscovery{}
-	a := newAttachmentAPI(d, newServerHealth(logger), time.Hour)
+	a := newAttachmentAPI(d, serverhealth.New(logger), time.Hour)
 	d.set("create", "get", "list", "watch", "patch", "delete")
 	a.setServed(logger, func() {}, func() {})
 	gr := schema.GroupResource{Group: nadv1.SchemeGroupVersion.Group, Resource: attachmentResource}

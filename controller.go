@@ -37,6 +37,7 @@ import (
 	listers "github.com/samplecrd/network-controller/pkg/generated/listers/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 )
 
 // syncOutcome classifies how a sync ended, for logs and metrics.
@@ -103,7 +104,7 @@ type Options struct {
 	// health follows the API server through the clients' requests; the
 	// binary's wiring (newController) sets it, and without it the
 	// controller never counts the server as away.
-	health *serverHealth
+	health *serverhealth.Health
 	// attachmentAPI follows whether NetworkAttachmentDefinitions are
 	// served (attachmentapi.go); the binary's wiring sets it, and without
 	// it the controller counts them as served.
@@ -170,8 +171,8 @@ type Controller struct {
 	// and it never holds the same key twice.
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	// health holds the workers while the API server does not answer
-	// (serverhealth.go).
-	health *serverHealth
+	// (pkg/serverhealth).
+	health *serverhealth.Health
 	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
 	// served (attachmentapi.go); nil counts them as served.
 	attachmentAPI *attachmentAPI
@@ -214,7 +215,7 @@ func NewController(
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
 	if opts.health == nil {
-		opts.health = newServerHealth(logger)
+		opts.health = serverhealth.New(logger)
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
@@ -241,7 +242,7 @@ func NewController(
 		namespacesLister:  namespaceInformer.Lister(),
 		namespacesSynced:  namespaceInformer.Informer().HasSynced,
 		expectations:      expectations.New(opts.Clock),
-		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
+		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
 		health:        opts.health,
@@ -408,7 +409,7 @@ func (c *Controller) runWorker(stop, syncCtx context.Context) {
 		if c.attachmentAPI.wait(stop) != nil {
 			return
 		}
-		probed, err := c.health.wait(stop)
+		probed, err := c.health.Wait(stop)
 		if err != nil {
 			return
 		}
@@ -423,7 +424,7 @@ func (c *Controller) runWorker(stop, syncCtx context.Context) {
 // processNextWorkItem syncs one key and decides whether it comes back:
 // success forgets its failure history, a transient error requeues it with
 // backoff, an API server found away requeues it without (see
-// serverhealth.go). Permanent problems are reported by the sync and return
+// pkg/serverhealth). Permanent problems are reported by the sync and return
 // nil.
 func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	key, shutdown := c.workqueue.Get()
@@ -462,7 +463,7 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
 		return true
-	case serverUnavailable(err) && !c.health.up():
+	case serverhealth.Unavailable(err) && !c.health.Up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
 		logger.V(2).Info("API server away; requeuing for when it answers", "err", err)

@@ -30,6 +30,7 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/leadership"
 	"github.com/samplecrd/network-controller/pkg/metrics"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/signals"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -163,10 +164,10 @@ func run(ctx context.Context, f flags) error {
 // waits for them to stop; tests use the same wiring as the binary.
 func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
 	// Every request tells the controller whether the API server answers
-	// (serverhealth.go).
-	opts.health = newServerHealth(klog.FromContext(ctx))
+	// (pkg/serverhealth).
+	opts.health = serverhealth.New(klog.FromContext(ctx))
 	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(opts.health.wrap)
+	cfg.Wrap(opts.health.Wrap)
 	// The API server gzips large answers (the informers' first lists) when
 	// asked, which costs both sides CPU to save bandwidth a controller
 	// next to its API server is not short of.
@@ -175,15 +176,15 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.health.useProbe(kubeClient.Discovery().RESTClient())
+	opts.health.UseProbe(kubeClient.Discovery().RESTClient())
 	opts.attachmentAPI = newAttachmentAPI(kubeClient.Discovery(), opts.health, opts.apiPollPeriod())
 
 	// The informers have clients of their own, whose reads wait for an API
 	// server that is away rather than fail into client-go's backoff
-	// (serverhealth.go); the attachment informer's also waits for its API
+	// (pkg/serverhealth); the attachment informer's also waits for its API
 	// to be served again when its CRD was deleted (attachmentapi.go).
 	informerCfg := rest.CopyConfig(cfg)
-	informerCfg.Wrap(opts.health.holdReads)
+	informerCfg.Wrap(opts.health.HoldReads)
 	kubeInformerClient, networkInformerClient, _, err := newClients(informerCfg)
 	if err != nil {
 		return nil, nil, err

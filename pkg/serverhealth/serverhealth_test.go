@@ -1,4 +1,4 @@
-package main
+package serverhealth
 
 import (
 	"context"
@@ -10,17 +10,16 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	core "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
-
-	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
 
 // request returns a request with method, as the controller's clients send.
+// now is when the tests' fake clocks start.
+var now = time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)
+
 func request(method string) *http.Request {
 	return httptest.NewRequest(method, "https://apiserver/apis/samplecrd.k8s.io/v1/namespaces/default/networks/blue/status", nil)
 }
@@ -61,7 +60,7 @@ func TestOutcomeOf(t *testing.T) {
 }
 
 func TestServerUnavailable(t *testing.T) {
-	gr := samplecrdv1.Resource("networks")
+	gr := schema.GroupResource{Group: "samplecrd.k8s.io", Resource: "networks"}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -77,20 +76,20 @@ func TestServerUnavailable(t *testing.T) {
 		{"cancelled", context.Canceled, false},
 		{"wrapped", errors.Join(errors.New("updating status"), apierrors.NewServiceUnavailable("x")), true},
 	} {
-		if got := serverUnavailable(tc.err); got != tc.want {
-			t.Errorf("%s: serverUnavailable = %v, want %v", tc.name, got, tc.want)
+		if got := Unavailable(tc.err); got != tc.want {
+			t.Errorf("%s: Unavailable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
 
 func TestServerHealthTripsOnFailedWritesInARowOnly(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
-	h := newServerHealth(klog.FromContext(ctx))
+	h := New(klog.FromContext(ctx))
 	for range 10 {
 		for range serverTripFailures - 1 {
 			h.observe(unanswered)
 		}
-		if !h.up() {
+		if !h.Up() {
 			t.Fatalf("the server counts as away after %d failed writes", serverTripFailures-1)
 		}
 		h.observe(answered)
@@ -98,11 +97,11 @@ func TestServerHealthTripsOnFailedWritesInARowOnly(t *testing.T) {
 	for range serverTripFailures {
 		h.observe(unanswered)
 	}
-	if h.up() {
+	if h.Up() {
 		t.Fatalf("the server still counts as up after %d failed writes in a row", serverTripFailures)
 	}
 	h.observe(answered)
-	if !h.up() {
+	if !h.Up() {
 		t.Fatal("an answer did not bring the server back")
 	}
 }
@@ -110,7 +109,7 @@ func TestServerHealthTripsOnFailedWritesInARowOnly(t *testing.T) {
 func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	clk := testclock.NewFakeClock(now)
-	h := newServerHealthWithClock(klog.FromContext(ctx), clk)
+	h := newWithClock(klog.FromContext(ctx), clk)
 	for range serverTripFailures {
 		h.observe(unanswered)
 	}
@@ -122,7 +121,7 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	for range workers {
 		running.Go(func() {
 			for {
-				probed, err := h.wait(waitCtx)
+				probed, err := h.Wait(waitCtx)
 				if err != nil {
 					return
 				}
@@ -151,7 +150,7 @@ func TestServerHealthLetsOneProbeThroughPerDelay(t *testing.T) {
 	go func() {
 		defer close(released)
 		for range workers {
-			if _, err := h.wait(ctx); err != nil {
+			if _, err := h.Wait(ctx); err != nil {
 				t.Error(err)
 			}
 		}
@@ -178,19 +177,19 @@ func waitForWaiters(t *testing.T, clk *testclock.FakeClock) {
 func TestServerHealthHandsOnATurnThatAskedNothing(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	clk := testclock.NewFakeClock(now)
-	h := newServerHealthWithClock(klog.FromContext(ctx), clk)
+	h := newWithClock(klog.FromContext(ctx), clk)
 	for range serverTripFailures {
 		h.observe(unanswered)
 	}
 	clk.Step(2 * serverProbeFirstDelay)
-	probed, err := h.wait(ctx)
+	probed, err := h.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probed() // the sync found nothing to do and asked the server nothing
 	// The next worker probes without the clock moving on.
 	next := make(chan error, 1)
-	go func() { _, err := h.wait(ctx); next <- err }()
+	go func() { _, err := h.Wait(ctx); next <- err }()
 	select {
 	case err := <-next:
 		if err != nil {
@@ -198,42 +197,5 @@ func TestServerHealthHandsOnATurnThatAskedNothing(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the next worker waits for a turn after a probe that asked nothing")
-	}
-}
-
-// TestServerErrorsBackOffPerKeyOnlyWhileTheServerAnswers: a key that gets
-// 503s while the server otherwise answers backs off on its own; while the
-// server is away, keys wait with the workers and their backoff stays.
-func TestServerErrorsBackOffPerKeyOnlyWhileTheServerAnswers(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
-	key := cache.MetaObjectToName(blue)
-	for _, tc := range []struct {
-		name         string
-		away         bool
-		wantRequeues int
-	}{
-		{"the server answers others: the key backs off", false, 1},
-		{"the server is away: the key waits with the workers", true, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
-			f.nadclient.PrependReactor("create", attachmentResource, func(core.Action) (bool, runtime.Object, error) {
-				return true, nil, apierrors.NewServiceUnavailable("busy")
-			})
-			if tc.away {
-				for range serverTripFailures {
-					f.controller.health.observe(unanswered)
-				}
-			}
-			f.controller.workqueue.Add(key)
-			f.controller.processNextWorkItem(ctx, ctx)
-			if got := f.controller.workqueue.NumRequeues(key); got != tc.wantRequeues {
-				t.Errorf("NumRequeues = %d, want %d", got, tc.wantRequeues)
-			}
-			if tc.away && f.controller.workqueue.Len() != 1 {
-				t.Errorf("queue length %d, want the key back at once", f.controller.workqueue.Len())
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package serverhealth
 
 import (
 	"context"
@@ -53,10 +53,10 @@ func (s *fakeServer) probe(context.Context) bool {
 // backs off. Every waiting read shares one probe loop.
 func TestHoldReadsWaitsForTheServer(t *testing.T) {
 	logger, _ := ktesting.NewTestContext(t)
-	h := newServerHealth(logger)
+	h := New(logger)
 	server := newFakeServer(http.StatusOK)
 	h.probe = server.probe
-	held := h.holdReads(server)
+	held := h.HoldReads(server)
 
 	const reads = 10
 	var wg sync.WaitGroup
@@ -70,7 +70,7 @@ func TestHoldReadsWaitsForTheServer(t *testing.T) {
 			results <- err
 		})
 	}
-	time.Sleep(4 * serverReadRetry)
+	time.Sleep(4 * ReadRetry)
 	if trips := server.trips.Load(); trips != reads {
 		t.Errorf("the reads were sent %d times while the server was away, want once each (%d)", trips, reads)
 	}
@@ -83,24 +83,24 @@ func TestHoldReadsWaitsForTheServer(t *testing.T) {
 			t.Errorf("a held read failed: %v", err)
 		}
 	}
-	if d := time.Since(back); d > 4*serverReadRetry {
-		t.Errorf("the held reads took %v after the server came back, want at most %v", d, 4*serverReadRetry)
+	if d := time.Since(back); d > 4*ReadRetry {
+		t.Errorf("the held reads took %v after the server came back, want at most %v", d, 4*ReadRetry)
 	}
-	// One probe per serverReadRetry for all of them, not one per read.
+	// One probe per ReadRetry for all of them, not one per read.
 	if probes := server.probes.Load(); probes > 7 {
-		t.Errorf("%d probes in about %v, want one per %v shared by the %d reads", probes, 5*serverReadRetry, serverReadRetry, reads)
+		t.Errorf("%d probes in about %v, want one per %v shared by the %d reads", probes, 5*ReadRetry, ReadRetry, reads)
 	}
 }
 
 // A held read ends with its context: a stopping informer is not kept.
 func TestHoldReadsEndsWithTheRequest(t *testing.T) {
 	logger, _ := ktesting.NewTestContext(t)
-	h := newServerHealth(logger)
+	h := New(logger)
 	server := newFakeServer(http.StatusOK)
 	h.probe = server.probe
-	ctx, cancel := context.WithTimeout(context.Background(), 3*serverReadRetry)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*ReadRetry)
 	defer cancel()
-	_, err := h.holdReads(server).RoundTrip(request(http.MethodGet).WithContext(ctx))
+	_, err := h.HoldReads(server).RoundTrip(request(http.MethodGet).WithContext(ctx))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a read held past its deadline returned %v, want the deadline", err)
 	}
@@ -125,13 +125,13 @@ func TestHoldReadsPassesAnswersOn(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			logger, _ := ktesting.NewTestContext(t)
-			h := newServerHealth(logger)
+			h := New(logger)
 			server := newFakeServer(tc.code)
 			server.up.Store(tc.up)
 			h.probe = server.probe
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			resp, err := h.holdReads(server).RoundTrip(request(tc.method).WithContext(ctx))
+			resp, err := h.HoldReads(server).RoundTrip(request(tc.method).WithContext(ctx))
 			if tc.up && (err != nil || resp.StatusCode != tc.code) {
 				t.Errorf("got %v %v, want %d at once", resp, err, tc.code)
 			}
@@ -161,8 +161,8 @@ func TestServerAnswered(t *testing.T) {
 		{"not found (404)", apierrors.NewNotFound(gr, ""), true},
 	}
 	for _, tc := range tests {
-		if got := serverAnswered(tc.err); got != tc.want {
-			t.Errorf("%s: serverAnswered = %v, want %v", tc.name, got, tc.want)
+		if got := Answered(tc.err); got != tc.want {
+			t.Errorf("%s: Answered = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package serverhealth
 
 import (
 	"context"
@@ -17,37 +17,7 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Retrying, and what an API server outage does to it.
-//
-// client-go's default controller rate limiter combines per-key exponential
-// backoff with one token bucket of 10 retries per second shared by all keys.
-// That is fine while failures are rare, but an outage makes every key fail:
-// each failure takes a token in advance, so a thousand failing keys reserve
-// a hundred seconds of the bucket, and their own backoff keeps doubling while
-// the server is away. Once the server is back the backlog drains at 10
-// Networks per second, whatever the server could take.
-//
-// So the controller tells two kinds of failure apart:
-//
-//   - The API server did not answer, or said it is overloaded (no response,
-//     429 Too Many Requests, 503 Service Unavailable, 504 Gateway Timeout).
-//     That is no fault of the Network. serverHealth watches every write the
-//     controller makes; after serverTripFailures failed writes in a row, with
-//     no answer in between, it counts the server as away and holds the
-//     workers, letting one sync through as a probe every serverProbeFirstDelay,
-//     doubling to serverProbeMaxDelay. Keys that failed this way go back to
-//     the queue without counting a failure of their own. The first answer to
-//     any write (a probe's, an Event's) releases all workers, and the
-//     whole backlog goes on at full speed within serverProbeMaxDelay of the
-//     server's return. While the server is away the controller makes one sync
-//     per delay, not a retry per key. A probe is a real sync rather than a
-//     health check: a restarting API server takes writes seconds before it
-//     reports ready or serves reads (it first fills its watch cache).
-//   - Anything else (a refusal, a conflict, a 500 from a webhook, one key
-//     getting 503s while others succeed) is the key's: it backs off on its
-//     own, from keyRetryBaseDelay doubling to keyRetryMaxDelay, and no shared
-//     bucket holds up the other keys. The client-side QPS limit and the API
-//     server's Priority and Fairness bound the total rate.
+// Timing of retries and of the outage detector; see the package documentation.
 const (
 	// keyRetryBaseDelay and keyRetryMaxDelay bound a failing key's own
 	// backoff, as client-go's default does.
@@ -67,16 +37,16 @@ const (
 	serverProbeMaxDelay   = 500 * time.Millisecond
 )
 
-// newRateLimiter returns the workqueue's rate limiter: per-key exponential
+// NewRateLimiter returns the workqueue's rate limiter: per-key exponential
 // backoff, for failures that are the key's own (see above).
-func newRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
+func NewRateLimiter() workqueue.TypedRateLimiter[cache.ObjectName] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](keyRetryBaseDelay, keyRetryMaxDelay)
 }
 
-// serverHealth tells whether the API server answers, from the outcome of
+// Health tells whether the API server answers, from the outcome of
 // every write the controller makes, and holds the workers while it does
-// not. The zero value is not usable; use newServerHealth.
-type serverHealth struct {
+// not. The zero value is not usable; use New.
+type Health struct {
 	logger klog.Logger
 	clock  clock.Clock
 
@@ -95,15 +65,15 @@ type serverHealth struct {
 	round   *probeRound
 }
 
-// newServerHealth returns a serverHealth that considers the server up.
-func newServerHealth(logger klog.Logger) *serverHealth {
-	return newServerHealthWithClock(logger, clock.RealClock{})
+// New returns a Health that considers the server up.
+func New(logger klog.Logger) *Health {
+	return newWithClock(logger, clock.RealClock{})
 }
 
-// newServerHealthWithClock is newServerHealth with the clock that probes
-// wait on; tests pass a fake one.
-func newServerHealthWithClock(logger klog.Logger, c clock.Clock) *serverHealth {
-	h := &serverHealth{logger: logger, clock: c, back: make(chan struct{})}
+// newWithClock is New with the clock that probes
+// Wait on; tests pass a fake one.
+func newWithClock(logger klog.Logger, c clock.Clock) *Health {
+	h := &Health{logger: logger, clock: c, back: make(chan struct{})}
 	close(h.back)
 	return h
 }
@@ -136,7 +106,7 @@ func outcomeOf(req *http.Request, resp *http.Response, err error) requestOutcome
 		return unanswered
 	}
 	switch code := resp.StatusCode; {
-	case serverUnavailableCode(code):
+	case unavailableCode(code):
 		return unanswered
 	case code >= http.StatusInternalServerError:
 		return neutral
@@ -144,15 +114,15 @@ func outcomeOf(req *http.Request, resp *http.Response, err error) requestOutcome
 	return answered
 }
 
-// serverUnavailableCode reports whether an HTTP status says the server is
+// unavailableCode reports whether an HTTP status says the server is
 // away or overloaded rather than anything about the request.
-func serverUnavailableCode(code int) bool {
+func unavailableCode(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
-// serverUnavailable reports whether a sync's error is the API server being
+// Unavailable reports whether a sync's error is the API server being
 // away or overloaded (see outcomeOf) rather than anything about the key.
-func serverUnavailable(err error) bool {
+func Unavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
@@ -160,12 +130,12 @@ func serverUnavailable(err error) bool {
 	if !errors.As(err, &status) {
 		return true // the request got no response at all
 	}
-	return serverUnavailableCode(int(status.Status().Code))
+	return unavailableCode(int(status.Status().Code))
 }
 
-// wrap returns a round tripper that reports each request's outcome to h;
+// Wrap returns a round tripper that reports each request's outcome to h;
 // the controller's clients are built with it (rest.Config.Wrap).
-func (h *serverHealth) wrap(rt http.RoundTripper) http.RoundTripper {
+func (h *Health) Wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(req)
 		h.observe(outcomeOf(req, resp, err))
@@ -180,7 +150,7 @@ func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // observe records one request's outcome: an answer brings the server back,
 // serverTripFailures failures in a row take it away.
-func (h *serverHealth) observe(o requestOutcome) {
+func (h *Health) observe(o requestOutcome) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if o != neutral {
@@ -206,7 +176,7 @@ func (h *serverHealth) observe(o requestOutcome) {
 }
 
 // upLocked reports whether the server counts as up; h.mu must be held.
-func (h *serverHealth) upLocked() bool {
+func (h *Health) upLocked() bool {
 	select {
 	case <-h.back:
 		return true
@@ -215,18 +185,18 @@ func (h *serverHealth) upLocked() bool {
 	}
 }
 
-// up reports whether the server counts as up.
-func (h *serverHealth) up() bool {
+// Up reports whether the server counts as up.
+func (h *Health) Up() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.upLocked()
 }
 
-// wait returns once the server counts as up, or when it is this worker's
+// Wait returns once the server counts as up, or when it is this worker's
 // turn to probe it, or with ctx's error. A probing worker gets a function
 // to call once its sync is done: a sync that asked the server nothing (the
 // cache said there was nothing to do) hands the turn on at once.
-func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
+func (h *Health) Wait(ctx context.Context) (probed func(), err error) {
 	for {
 		h.mu.Lock()
 		if h.upLocked() {
@@ -255,7 +225,7 @@ func (h *serverHealth) wait(ctx context.Context) (probed func(), err error) {
 
 // probed ends a probe that started when h had seen seen outcomes: if none
 // came since, the probe asked nothing and the next worker may probe now.
-func (h *serverHealth) probed(seen uint64) {
+func (h *Health) probed(seen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.seen == seen && !h.upLocked() {
@@ -282,7 +252,7 @@ func jitter(d time.Duration) time.Duration {
 // Timeout (a starting server's answer while it loads its APIs), waits for
 // the server to answer a probe, then is sent again. The reflector never
 // sees the failure and never backs off for an outage; the informers resume
-// within serverReadRetry of the server's return.
+// within ReadRetry of the server's return.
 //
 // The probe is GET serverProbePath, one of the API server's readiness
 // checks, which every client may read: a starting server answers it with a
@@ -292,13 +262,13 @@ func jitter(d time.Duration) time.Duration {
 // informers do not need) and succeeds up to seconds after the server takes
 // writes and serves lists. A server without that check answers 404, which
 // counts as an answer. One probe loop serves every waiting request, one
-// probe per serverReadRetry. 429 Too Many Requests is not
+// probe per ReadRetry. 429 Too Many Requests is not
 // held: it is a server shedding load, which client-go retries after the
 // server's Retry-After and the reflector's backoff then spreads, and a
 // probe would not see it.
 const (
-	// serverReadRetry is how often a held read probes the server.
-	serverReadRetry = 250 * time.Millisecond
+	// ReadRetry is how often a held read probes the server.
+	ReadRetry = 250 * time.Millisecond
 	// serverProbeTimeout bounds one probe: a server that accepts
 	// connections but answers nothing is away too.
 	serverProbeTimeout = 2 * time.Second
@@ -314,21 +284,21 @@ type probeRound struct {
 	waiters  int
 }
 
-// useProbe sets the request that tells whether the server answers: GET
+// UseProbe sets the request that tells whether the server answers: GET
 // serverProbePath through client, which must not hold its reads
 // (holdReads).
-// Without one, held reads are only paced, serverReadRetry apart.
-func (h *serverHealth) useProbe(client rest.Interface) {
+// Without one, held reads are only paced, ReadRetry apart.
+func (h *Health) UseProbe(client rest.Interface) {
 	h.probe = func(ctx context.Context) bool {
-		return serverAnswered(client.Get().AbsPath(serverProbePath).MaxRetries(0).Do(ctx).Error())
+		return Answered(client.Get().AbsPath(serverProbePath).MaxRetries(0).Do(ctx).Error())
 	}
 }
 
-// serverAnswered reports whether a request's error (nil for success)
+// Answered reports whether a request's error (nil for success)
 // shows a server that handles requests: any answer but a failure of the
 // server itself. A 403 from a cluster that denies the readiness checks
 // still shows a server at work.
-func serverAnswered(err error) bool {
+func Answered(err error) bool {
 	if err == nil {
 		return true
 	}
@@ -340,8 +310,8 @@ func serverAnswered(err error) bool {
 	return code < http.StatusInternalServerError && code != http.StatusTooManyRequests
 }
 
-// answers probes the server once, now: whether it answers and is ready.
-func (h *serverHealth) answers(ctx context.Context) bool {
+// Answers probes the server once, now: whether it answers and is ready.
+func (h *Health) Answers(ctx context.Context) bool {
 	if h.probe == nil {
 		return true
 	}
@@ -350,9 +320,9 @@ func (h *serverHealth) answers(ctx context.Context) bool {
 	return h.probe(ctx)
 }
 
-// awaitServer returns once the server has answered a probe made after
+// AwaitServer returns once the server has answered a probe made after
 // the call, or with ctx's error. The waiting reads share one probe loop.
-func (h *serverHealth) awaitServer(ctx context.Context) error {
+func (h *Health) AwaitServer(ctx context.Context) error {
 	h.probeMu.Lock()
 	r := h.round
 	if r == nil {
@@ -375,14 +345,14 @@ func (h *serverHealth) awaitServer(ctx context.Context) error {
 	}
 }
 
-// probeUntilAnswered probes every serverReadRetry until the server
-// answers or nobody waits any more. It says once in the log that the
+// probeUntilAnswered probes every ReadRetry until the server
+// Answers or nobody waits any more. It says once in the log that the
 // server is away, unless the first probe finds it back already.
-func (h *serverHealth) probeUntilAnswered(r *probeRound) {
+func (h *Health) probeUntilAnswered(r *probeRound) {
 	start := h.clock.Now()
 	failed := 0
 	for {
-		<-h.clock.After(serverReadRetry)
+		<-h.clock.After(ReadRetry)
 		h.probeMu.Lock()
 		if r.waiters == 0 {
 			h.round = nil
@@ -390,7 +360,7 @@ func (h *serverHealth) probeUntilAnswered(r *probeRound) {
 			return
 		}
 		h.probeMu.Unlock()
-		if h.answers(context.Background()) {
+		if h.Answers(context.Background()) {
 			h.probeMu.Lock()
 			h.round = nil
 			close(r.answered)
@@ -401,24 +371,24 @@ func (h *serverHealth) probeUntilAnswered(r *probeRound) {
 			return
 		}
 		if failed++; failed == 1 {
-			h.logger.Info("The API server does not answer; informers wait for it", "probeEvery", serverReadRetry)
+			h.logger.Info("The API server does not answer; informers wait for it", "probeEvery", ReadRetry)
 		}
 	}
 }
 
-// holdReads returns a round tripper that holds the reads of the informers'
+// HoldReads returns a round tripper that holds the reads of the informers'
 // clients while the server is away (see above): a GET that gets no
 // response, 503 or 504 waits for the server to answer a probe and is sent
 // again, until its context ends.
-func (h *serverHealth) holdReads(rt http.RoundTripper) http.RoundTripper {
+func (h *Health) HoldReads(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		for {
 			resp, err := rt.RoundTrip(req)
 			if req.Method != http.MethodGet || req.Context().Err() != nil || !readUnanswered(resp, err) {
 				return resp, err
 			}
-			discard(resp)
-			if err := h.awaitServer(req.Context()); err != nil {
+			Discard(resp)
+			if err := h.AwaitServer(req.Context()); err != nil {
 				return nil, err
 			}
 		}
@@ -434,9 +404,9 @@ func readUnanswered(resp *http.Response, err error) bool {
 	return resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
 }
 
-// discard reads and closes the body of a response that is not returned,
-// so that its connection can be reused.
-func discard(resp *http.Response) {
+// Discard reads what is left of resp's body, up to 64 KiB, and closes it,
+// so that its connection can be used again.
+func Discard(resp *http.Response) {
 	if resp == nil || resp.Body == nil {
 		return
 	}
