@@ -128,7 +128,7 @@ const (
 // Stopping budget. A graceful stop takes at most ShutdownTimeout for the
 // in-flight syncs, eventFlushTimeout for the Events, then (main.go) the
 // Lease release, which client-go bounds by --leader-elect-renew-deadline,
-// and httpShutdownTimeout for each of the two HTTP servers: with the
+// and httpserve.ShutdownTimeout for each of the two HTTP servers: with the
 // defaults 20 + 10 + 10 + 2×2 = 44 s, inside the 60 s
 // terminationGracePeriodSeconds of artifacts/deploy/deployment.yaml. In
 // practice a stop takes well under a second: syncs and Event writes take

@@ -28,6 +28,7 @@ import (
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	networkscheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	"github.com/samplecrd/network-controller/pkg/httpserve"
 	"github.com/samplecrd/network-controller/pkg/leadership"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
@@ -117,17 +118,17 @@ func run(ctx context.Context, f flags) error {
 	metrics.RegisterNetworkCounts(controller.NetworksByReadyStatus)
 
 	var election *leadership.Health
-	var liveness healthCheck // stays nil without leader election
+	var liveness httpserve.Check // stays nil without leader election
 	if f.leaderElect {
 		election = leadership.NewHealth()
 		liveness = election
 	}
-	stopMetrics, err := serveHTTP(ctx, "metrics", f.metricsAddr, metrics.Handler(f.profiling))
+	stopMetrics, err := httpserve.Serve(ctx, "metrics", f.metricsAddr, metrics.Handler(f.profiling))
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.Ready, liveness))
+	stopProbes, err := httpserve.Serve(ctx, "probes", f.probeAddr, httpserve.Probes(controller.Ready, liveness))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/httpserve"
 	"github.com/samplecrd/network-controller/pkg/leadership"
 )
 
@@ -239,10 +240,10 @@ func TestDeploymentGracePeriodCoversTheStopBudget(t *testing.T) {
 			t.Fatalf("%s: %v", arg, err)
 		}
 	}
-	budget := shutdownTimeout + eventFlushTimeout + renewDeadline + 2*httpShutdownTimeout
+	budget := shutdownTimeout + eventFlushTimeout + renewDeadline + 2*httpserve.ShutdownTimeout
 	grace := time.Duration(ptr.Deref(d.Spec.Template.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)) * time.Second
 	if grace <= budget {
 		t.Errorf("terminationGracePeriodSeconds %v does not cover the stop budget %v (syncs %v, Events %v, Lease release %v, HTTP servers 2×%v)",
-			grace, budget, shutdownTimeout, eventFlushTimeout, renewDeadline, httpShutdownTimeout)
+			grace, budget, shutdownTimeout, eventFlushTimeout, renewDeadline, httpserve.ShutdownTimeout)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package httpserve
 
 import (
 	"errors"
@@ -12,6 +12,9 @@ import (
 	"k8s.io/klog/v2/ktesting"
 )
 
+// notReady is what a controller's readiness says while it waits for an API.
+var notReady = errors.New("the API server does not serve widgets: kubectl create -f widgets-crd.yaml")
+
 func TestProbes(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -20,15 +23,15 @@ func TestProbes(t *testing.T) {
 		wantCode int
 		wantBody string
 	}{
-		{"readyz fails, saying why, until the controller is ready", errAttachmentAPIMissing, "/readyz", http.StatusServiceUnavailable, "kubectl create -f"},
+		{"readyz fails, saying why, until the controller is ready", notReady, "/readyz", http.StatusServiceUnavailable, "kubectl create -f"},
 		{"readyz succeeds once it is", nil, "/readyz", http.StatusOK, "ok"},
-		{"healthz succeeds without leader election, ready or not", errAttachmentAPIMissing, "/healthz", http.StatusOK, "ok"},
+		{"healthz succeeds without leader election, ready or not", notReady, "/healthz", http.StatusOK, "ok"},
 		{"unknown paths are not found", nil, "/debug", http.StatusNotFound, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			probeHandler(func() error { return tc.ready }, nil).ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			Probes(func() error { return tc.ready }, nil).ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
 			if rec.Code != tc.wantCode || !strings.Contains(rec.Body.String(), tc.wantBody) {
 				t.Errorf("GET %s = %d %q, want %d with %q", tc.path, rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
 			}
@@ -36,7 +39,7 @@ func TestProbes(t *testing.T) {
 	}
 	t.Run("healthz fails with the check, naming its error", func(t *testing.T) {
 		check := &failingCheck{}
-		handler := probeHandler(func() error { return nil }, check)
+		handler := Probes(func() error { return nil }, check)
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != http.StatusOK {
@@ -54,7 +57,7 @@ func TestProbes(t *testing.T) {
 		// e2e test covers a real elector.
 		watchdog := leaderelection.NewLeaderHealthzAdaptor(time.Second)
 		rec := httptest.NewRecorder()
-		probeHandler(func() error { return nil }, watchdog).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		Probes(func() error { return nil }, watchdog).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != http.StatusOK {
 			t.Errorf("GET /healthz = %d %q", rec.Code, rec.Body.String())
 		}
@@ -64,7 +67,7 @@ func TestProbes(t *testing.T) {
 func TestServeHTTP(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	t.Run("0 disables the server", func(t *testing.T) {
-		stop, err := serveHTTP(ctx, "test", "0", http.NotFoundHandler())
+		stop, err := Serve(ctx, "test", "0", http.NotFoundHandler())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +76,7 @@ func TestServeHTTP(t *testing.T) {
 	t.Run("a busy address fails at once with the server's name", func(t *testing.T) {
 		busy := httptest.NewServer(http.NotFoundHandler())
 		defer busy.Close()
-		_, err := serveHTTP(ctx, "metrics", strings.TrimPrefix(busy.URL, "http://"), http.NotFoundHandler())
+		_, err := Serve(ctx, "metrics", strings.TrimPrefix(busy.URL, "http://"), http.NotFoundHandler())
 		if err == nil || !strings.Contains(err.Error(), "metrics server") {
 			t.Errorf("err = %v, want a metrics server error", err)
 		}

@@ -1,4 +1,4 @@
-package main
+package httpserve
 
 import (
 	"context"
@@ -11,22 +11,22 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// httpShutdownTimeout bounds how long stopping an HTTP server waits for
-// requests in flight; probes and scrapes take milliseconds.
-const httpShutdownTimeout = 2 * time.Second
+// ShutdownTimeout bounds how long stopping a server waits for requests in
+// flight; probes and scrapes take milliseconds.
+const ShutdownTimeout = 2 * time.Second
 
-// healthCheck is one check /healthz runs; leaderelection.HealthzAdaptor is
-// one.
-type healthCheck interface {
+// Check is one check /healthz runs; client-go's
+// leaderelection.HealthzAdaptor and leadership.Health are ones.
+type Check interface {
 	Name() string
 	Check(*http.Request) error
 }
 
-// probeHandler serves the kubelet's probes: /healthz (liveness) fails when
+// Probes serves the kubelet's probes: /healthz (liveness) fails when
 // check fails (with leader election: the Lease was lost, or the process
 // holds a Lease it no longer renews; check is nil without), /readyz
 // (readiness) succeeds while ready does, and otherwise says why.
-func probeHandler(ready func() error, check healthCheck) http.Handler {
+func Probes(ready func() error, check Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if check != nil {
@@ -47,11 +47,11 @@ func probeHandler(ready func() error, check healthCheck) http.Handler {
 	return mux
 }
 
-// serveHTTP listens on addr at once, so a busy port fails startup instead
+// Serve listens on addr at once, so a busy port fails startup instead
 // of going unnoticed, and serves handler until ctx ends. The returned
 // function shuts the server down gracefully and waits for it. An addr of
 // "" or "0" disables the server.
-func serveHTTP(ctx context.Context, name, addr string, handler http.Handler) (func(), error) {
+func Serve(ctx context.Context, name, addr string, handler http.Handler) (func(), error) {
 	if addr == "" || addr == "0" {
 		return func() {}, nil
 	}
@@ -70,7 +70,7 @@ func serveHTTP(ctx context.Context, name, addr string, handler http.Handler) (fu
 		}
 	}()
 	return func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), httpShutdownTimeout)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 		defer cancel()
 		_ = server.Shutdown(shutdownCtx)
 		<-done
