@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// controllerImage is the controller's image from hack/images.sh, imported
+// into the node.
+const controllerImage = "localhost/network-controller:dev"
+
+// TestRealNodeControllerDeployed deploys the controller as users do:
+// kubectl apply -k of an overlay of artifacts/deploy that only swaps in the
+// locally built image. On the real node both replicas pass their probes,
+// one holds the Lease, a Network goes Ready and a pod gets net1 on it, an
+// edited attachment is repaired, the leader stops gracefully when its pod is deleted (well within
+// terminationGracePeriodSeconds, handing the Lease to the other replica),
+// and no replica's log shows an RBAC refusal ("forbidden"), the shipped
+// ClusterRole and Role being all they have.
+//
+// The replicas reach the API server the in-cluster way: kubelet sets
+// KUBERNETES_SERVICE_HOST/PORT to the `kubernetes` Service (10.0.0.1:443),
+// an address the node's namespace holds and relays to the API server
+// (hack/node-env.sh): nothing in the manifests changes for this node.
+func TestRealNodeControllerDeployed(t *testing.T) {
+	needNode(t)
+	c := cluster
+	const deployNS = "network-controller"
+	overlay := t.TempDir()
+	base, err := filepath.Rel(overlay, filepath.Join(c.repo, "artifacts/deploy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, tag, _ := strings.Cut(controllerImage, ":")
+	kustomization := fmt.Sprintf("resources:\n- %s\nimages:\n- name: network-controller\n  newName: %s\n  newTag: %s\n", base, name, tag)
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.mustKubectl(t, "apply", "-k", overlay)
+	t.Cleanup(func() {
+		if out, err := c.kubectl("delete", "-k", overlay, "--ignore-not-found", "--wait=true", "--timeout=120s"); err != nil {
+			t.Errorf("kubectl delete -k: %v\n%s", err, out)
+		}
+	})
+	// Both replicas Ready: their readiness probes pass, the standby's too.
+	if out, err := c.kubectl("rollout", "status", "-n", deployNS, "deployment/network-controller", "--timeout=120s"); err != nil {
+		desc, _ := c.kubectl("describe", "pods", "-n", deployNS)
+		t.Fatalf("the Deployment did not become available: %v\n%s\n%s", err, out, tail(desc, 80))
+	}
+	t.Logf("kubectl apply -k to 2 replicas Ready: %.1f s", time.Since(start).Seconds())
+	pods := strings.Fields(c.mustKubectl(t, "get", "pods", "-n", deployNS, "-o", "jsonpath={.items[*].metadata.name}"))
+	if len(pods) != 2 {
+		t.Fatalf("pods %v, want the Deployment's 2 replicas", pods)
+	}
+	logs := map[string]string{}
+	t.Cleanup(func() {
+		for _, p := range pods {
+			if out, err := c.kubectl("logs", "-n", deployNS, p); err == nil {
+				logs[p] = out
+			}
+		}
+		for p, l := range logs {
+			if strings.Contains(l, "forbidden") {
+				t.Errorf("replica %s met an RBAC refusal:\n%s", p, grepLines(l, "forbidden", 5))
+			}
+		}
+	})
+
+	leader := leaseHolder(t, c, deployNS, pods)
+
+	ns := "node-deploy"
+	c.newNamespace(t, ns)
+	subnet, gateway := netip.MustParsePrefix("198.18.32.0/24"), netip.MustParseAddr("198.18.32.1")
+	createNetworkOnNode(t, c, ns, "red", "Bridge", subnet, gateway, nil)
+	startPods(t, c, ns, "red", "red-a")
+	checkAttachment(t, c, ns, "red-a", "red", subnet, gateway, nil)
+
+	// Someone edits the attachment: the controller puts its own back,
+	// with the rights the shipped roles give it.
+	want := c.mustKubectl(t, "get", "net-attach-def", "-n", ns, "red", "-o", "jsonpath={.spec.config}")
+	c.mustKubectl(t, "patch", "net-attach-def", "-n", ns, "red", "--type=merge", "-p", `{"spec":{"config":"{\"cniVersion\":\"1.0.0\",\"name\":\"edited\",\"plugins\":[]}"}}`)
+	eventually(t, 60*time.Second, "the edited attachment repaired", func() error {
+		got, err := c.kubectl("get", "net-attach-def", "-n", ns, "red", "-o", "jsonpath={.spec.config}")
+		if err != nil || got != want {
+			return fmt.Errorf("spec.config is %q (%v)", got, err)
+		}
+		return nil
+	})
+
+	// A graceful stop: the leader's pod deleted, it finishes, releases the
+	// Lease and exits long before the 60 s grace period would end in
+	// SIGKILL; the other replica leads next.
+	logs[leader] = c.mustKubectl(t, "logs", "-n", deployNS, leader)
+	stop := time.Now()
+	c.mustKubectl(t, "delete", "pod", "-n", deployNS, leader, "--wait=true", "--timeout=90s")
+	took := time.Since(stop)
+	t.Logf("the leader's pod deleted to gone: %.1f s (terminationGracePeriodSeconds: 60)", took.Seconds())
+	if took > 30*time.Second {
+		t.Errorf("the leader took %v to stop: not a graceful stop of well under a second, nearer the grace period's SIGKILL", took)
+	}
+	var survivor string
+	for _, p := range pods {
+		if p != leader {
+			survivor = p
+		}
+	}
+	if next := leaseHolder(t, c, deployNS, []string{survivor}); next != survivor {
+		t.Errorf("after the leader stopped, %s leads, want %s", next, survivor)
+	}
+}
+
+// leaseHolder waits until the controller's Lease names one of pods (its
+// identity is the pod's host name plus a suffix) and returns that pod.
+func leaseHolder(t *testing.T, c *localCluster, ns string, pods []string) string {
+	t.Helper()
+	var holder string
+	eventually(t, 60*time.Second, "a replica holds the Lease", func() error {
+		out, err := c.kubectl("get", "lease", "-n", ns, "network-controller", "-o", "jsonpath={.spec.holderIdentity}")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		for _, p := range pods {
+			if strings.HasPrefix(out, p+"_") {
+				holder = p
+				return nil
+			}
+		}
+		return fmt.Errorf("the Lease is held by %q, none of %v", out, pods)
+	})
+	return holder
+}
