@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,16 @@ type fixture struct {
 	// attachmentCache is the controller's attachment cache, for tests that
 	// put there something other than what the server holds.
 	attachmentCache cache.Indexer
+	// factories are the informer factories behind the controller's caches,
+	// never started: the caches are filled by hand.
+	factories []informerFactory
+}
+
+// informerFactory is what the three generated informer factories have in
+// common.
+type informerFactory interface {
+	Start(stopCh <-chan struct{})
+	WaitForCacheSync(stopCh <-chan struct{}) map[reflect.Type]bool
 }
 
 // fixtureObjects is what exists before a test: Networks (in the cache and
@@ -177,6 +188,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	t.Cleanup(c.stopEvents)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
+	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers}
 	for _, n := range objs.networks {
 		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
 			t.Fatal(err)
@@ -358,7 +370,22 @@ func after(before, want *samplecrdv1.Network) *samplecrdv1.Network {
 	return want
 }
 
-func TestSyncHandler(t *testing.T) {
+// syncHandlerCase is one row of the sync table: the objects a sync finds,
+// the Network it syncs, and what it must do.
+type syncHandlerCase struct {
+	name        string
+	objects     fixtureObjects
+	key         *samplecrdv1.Network
+	wantOutcome syncOutcome
+	wantNAD     func() []action
+	wantNetwork []action
+	wantEvents  []string
+}
+
+// syncHandlerCases is the sync table. Besides TestSyncHandler, the RBAC
+// test (rbac_test.go) runs every row to learn which API requests a sync
+// makes, so a row for a new path also checks that the shipped roles allow it.
+func syncHandlerCases(t *testing.T) []syncHandlerCase {
 	blue := newNetwork("default", "blue", "192.168.0.0/16", "192.168.0.1", 0)
 	blue6 := newNetwork("default", "blue6", "fd00:10::/64", "fd00:10::1", 0)
 	blueBumped := synced(blue).DeepCopy()
@@ -383,15 +410,7 @@ func TestSyncHandler(t *testing.T) {
 	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
 
-	tests := []struct {
-		name        string
-		objects     fixtureObjects
-		key         *samplecrdv1.Network
-		wantOutcome syncOutcome
-		wantNAD     func() []action
-		wantNetwork []action
-		wantEvents  []string
-	}{
+	return []syncHandlerCase{
 		{
 			name:        "a new IPv4 Network gets its attachment, Ready=True and a Synced Event",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}},
@@ -736,7 +755,10 @@ func TestSyncHandler(t *testing.T) {
 			wantOutcome: outcomeDeleted,
 		},
 	}
-	for _, tc := range tests {
+}
+
+func TestSyncHandler(t *testing.T) {
+	for _, tc := range syncHandlerCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
 			f := newFixture(t, ctx, tc.objects)

@@ -336,10 +336,19 @@ func (s *asyncSink) writeWithRetries(ctx context.Context, event *corev1.Event, r
 	}
 }
 
-// drop counts and logs an Event that will not be written.
+// drop counts and logs an Event that will not be written. Most such
+// losses are passing (an outage) or about the Event (its namespace is being
+// deleted), and are logged at -v=2 only. A refusal by RBAC or an admission
+// policy is not: it lasts until whoever deployed the controller fixes it,
+// and the Events are how users learn what happened to their Networks, so
+// it is logged at the default verbosity.
 func (s *asyncSink) drop(event *corev1.Event, err error) {
 	eventsDropped.Inc()
-	s.logger.V(2).Info("Could not write Event", "object", klog.KRef(event.InvolvedObject.Namespace, event.InvolvedObject.Name), "reason", event.Reason, "err", err)
+	logger := s.logger.V(2)
+	if apierrors.IsForbidden(err) && !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		logger = s.logger
+	}
+	logger.Info("Could not write Event", "object", klog.KRef(event.InvolvedObject.Namespace, event.InvolvedObject.Name), "reason", event.Reason, "err", err)
 }
 
 // retryDelay is how long to wait before the next try: the backoff delay, or

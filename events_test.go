@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
 )
@@ -219,6 +220,38 @@ func TestAsyncSinkRetriesOnlyFailuresThatMayPass(t *testing.T) {
 			}
 			if got, _ := testutil.GetCounterMetricValue(eventsDropped); got != tc.wantDrops {
 				t.Errorf("events_dropped_total = %v, want %v", got, tc.wantDrops)
+			}
+		})
+	}
+}
+
+// TestAsyncSinkLogsALastingRefusalAtDefaultVerbosity: an Event the API
+// server refuses because the controller may not write it (RBAC, an
+// admission policy) shows in the log of a default deployment; other losses
+// only at -v=2.
+func TestAsyncSinkLogsALastingRefusalAtDefaultVerbosity(t *testing.T) {
+	terminating := apierrors.NewForbidden(corev1.Resource("events"), "x", errors.New("namespace default is being terminated"))
+	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause}}
+	tests := []struct {
+		name    string
+		err     error
+		wantLog bool
+	}{
+		{"a refusal by RBAC is logged", apierrors.NewForbidden(corev1.Resource("events"), "x", errors.New(`User "system:serviceaccount:a:b" cannot create resource "events"`)), true},
+		{"a namespace being deleted is not", terminating, false},
+		{"an invalid Event is not", apierrors.NewBadRequest("bad"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.Verbosity(0), ktesting.BufferLogs(true)))
+			ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
+			defer cancel()
+			sink := newAsyncSinkWithClock(ctx, &recordingSink{err: tc.err, failures: 1}, testclock.NewFakeClock(epoch))
+			sink.Create(event("blue", "m"))
+			sink.flush(context.Background())
+			logged := logger.GetSink().(ktesting.Underlier).GetBuffer().String()
+			if got := strings.Contains(logged, "Could not write Event"); got != tc.wantLog {
+				t.Errorf("logged at verbosity 0: %v, want %v; the log:\n%s", got, tc.wantLog, logged)
 			}
 		})
 	}

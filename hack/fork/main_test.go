@@ -73,6 +73,14 @@ func TestRefusalsChangeNothing(t *testing.T) {
 			git(t, dir, "add", "foreign.go")
 			git(t, dir, "-c", "user.name=fork test", "-c", "user.email=fork@test.invalid", "commit", "-q", "-m", "foreign")
 		}, args: forkArgs(repo), wantErr: `foreign.go:3: const foreignOwner = "widgets.example.org/v1"`},
+		{name: "a domain under the new group the code uses for something else", prepare: func(t *testing.T, dir string) {
+			src := "package main\n\nconst foreignLabel = \"bench.widgets.example.org/run\"\n"
+			if err := os.WriteFile(filepath.Join(dir, "foreign.go"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			git(t, dir, "add", "foreign.go")
+			git(t, dir, "-c", "user.name=fork test", "-c", "user.email=fork@test.invalid", "commit", "-q", "-m", "foreign")
+		}, args: forkArgs(repo), wantErr: `foreign.go:3: const foreignLabel = "bench.widgets.example.org/run"`},
 		{name: "not a git work tree", args: forkArgs(t.TempDir()), wantErr: "is not in a git work tree"},
 	}
 	for _, tc := range tests {

@@ -61,7 +61,17 @@ func TestTextRules(t *testing.T) {
 		{"networks in CNI's sense", "a secondary network; network namespaces; the node networks (kubectl get nodes -o wide)", "a secondary network; network namespaces; the node networks (kubectl get nodes -o wide)"},
 		{"kubectl with another resource", "kubectl get net-attach-def example-network", "kubectl get net-attach-def example-subnet"},
 		{"a longer kind", "NetworkSet, SubNetwork, Networking", "NetworkSet, SubNetwork, Networking"},
-		{"a subdomain of the group", "x.samplecrd.k8s.io and samplecrd.k8s.io.evil", "x.samplecrd.k8s.io and samplecrd.k8s.io.evil"},
+		// A domain under the group is the group's owner's: it is renamed
+		// with it. A longer label, or the group with a label after it, is
+		// someone else's domain.
+		{"a label key under the group", `const runLabel = "bench.samplecrd.k8s.io/run"`, `const runLabel = "bench.example.com/run"`},
+		{"an annotation under the group in JSON", `{"metadata":{"annotations":{"bench.samplecrd.k8s.io/tick":"1"}}}`, `{"metadata":{"annotations":{"bench.example.com/tick":"1"}}}`},
+		{"a domain several labels under the group", "a.b-c.samplecrd.k8s.io", "a.b-c.example.com"},
+		{"a finalizer under the group", "finalizers: [cleanup.samplecrd.k8s.io/attachments]", "finalizers: [cleanup.example.com/attachments]"},
+		{"another group under the group keeps its version", "x.samplecrd.k8s.io/v1", "x.example.com/v1"},
+		{"a subdomain at the end of a sentence", "see x.samplecrd.k8s.io.", "see x.example.com."},
+		{"a longer label is another domain", "mysamplecrd.k8s.io, my-samplecrd.k8s.io", "mysamplecrd.k8s.io, my-samplecrd.k8s.io"},
+		{"the group with a label after it is another domain", "samplecrd.k8s.io.evil", "samplecrd.k8s.io.evil"},
 		{"the group at the end of a sentence", "group samplecrd.k8s.io.", "group example.com."},
 		{"a longer name", "kube-network-controller, network-controller2", "kube-network-controller, network-controller2"},
 		{"another version", "samplecrd.k8s.io/v1beta1", "example.com/v1beta1"},

@@ -54,6 +54,11 @@ var (
 	notAlnumRight = func(s string, at int) bool { return !isAlnum(after(s, at)) }
 	// notDomainLeft: not a longer domain such as x.samplecrd.k8s.io.
 	notDomainLeft = func(s string, at int) bool { c := before(s, at); return !isAlnum(c) && c != '.' && c != '-' }
+	// groupLeft: the group, or a domain under it (bench.samplecrd.k8s.io):
+	// whoever owns a domain owns its subdomains, so they name the project
+	// too (labels, annotations, finalizers). Not a longer label, as in
+	// mysamplecrd.k8s.io.
+	groupLeft = func(s string, at int) bool { c := before(s, at); return !isAlnum(c) && c != '-' }
 	// domainRight: the domain ends here; a dot may follow only as
 	// punctuation (end of a sentence), not as another label.
 	domainRight = func(s string, at int) bool {
@@ -158,7 +163,7 @@ func textRules(o, n identity, apiNames []string) *replacer {
 	r.add(o.Plural+"."+o.Group, n.Plural+"."+n.Group, notDomainLeft, domainRight)
 	r.add(o.Group+"_"+o.Plural, n.Group+"_"+n.Plural, notDomainLeft, notAlnumRight)
 	r.add(o.Group+"/"+o.Version, n.Group+"/"+n.Version, notDomainLeft, notAlnumRight)
-	r.add(o.Group, n.Group, notDomainLeft, domainRight)
+	r.add(o.Group, n.Group, groupLeft, domainRight)
 	r.add(o.groupPkg()+"/"+o.Version, n.groupPkg()+"/"+n.Version, pathLeft, notAlnumRight)
 	r.add(o.alias(), n.alias(), notWordLeft, func(s string, at int) bool { c := after(s, at); return c < '0' || c > '9' })
 	r.add(o.groupGo()+"()."+o.versionGo()+"()", n.groupGo()+"()."+n.versionGo()+"()", notWordLeft, anything)

@@ -210,7 +210,8 @@ type finding struct {
 
 func (f finding) String() string { return fmt.Sprintf("%s:%d: %s", f.file, f.line, f.text) }
 
-// residue finds what a fork from o to n left behind: the old module, group,
+// residue finds what a fork from o to n left behind: the old module, group
+// (or a domain under it),
 // API package path, name, metric and environment prefixes, and the kind as a
 // word, in any text outside Go identifiers (Go identifiers of the
 // controller's own are the user's to rename). A spelling that the new
@@ -223,7 +224,7 @@ func residue(root string, files []string, o, n identity) ([]finding, error) {
 		}
 	}
 	look(o.Module, n.Module, anything, moduleRight)
-	look(o.Group, n.Group, notDomainLeft, domainRight)
+	look(o.Group, n.Group, groupLeft, domainRight)
 	look(o.groupPkg()+"/"+o.Version, n.groupPkg()+"/"+n.Version, pathLeft, notAlnumRight)
 	look(o.Name, n.Name, notNameLeft, notWordRight)
 	look(o.metrics(), n.metrics(), notWordLeft, notAlnumRight)
@@ -233,14 +234,14 @@ func residue(root string, files []string, o, n identity) ([]finding, error) {
 	return scan(root, files, r, o, true)
 }
 
-// collisions finds the new group and module where the code already uses
-// them for something else, e.g. a test's "another group": after the fork
-// the two would be one, and nothing could tell them apart. Only Go string
-// literals count; prose may mention any name.
+// collisions finds the new group (or a domain under it) and module where
+// the code already uses them for something else, e.g. a test's "another
+// group": after the fork the two would be one, and nothing could tell them
+// apart. Only Go string literals count; prose may mention any name.
 func collisions(root string, files []string, o, n identity) ([]finding, error) {
 	r := &replacer{}
 	if n.Group != o.Group {
-		r.add(n.Group, "", notDomainLeft, domainRight)
+		r.add(n.Group, "", groupLeft, domainRight)
 	}
 	if n.Module != o.Module {
 		r.add(n.Module, "", anything, moduleRight)

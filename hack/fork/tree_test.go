@@ -188,7 +188,7 @@ func TestForkThereAndBackChangesNothing(t *testing.T) {
 func TestResidueFindsWhatTheRulesLeft(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
-		"notes.md": "a Subnet of example.com\nstill a Network\nnetwork-controller runs\nNetworkAttachmentDefinition and a secondary network\n",
+		"notes.md": "a Subnet of example.com\nstill a Network\nnetwork-controller runs\nNetworkAttachmentDefinition and a secondary network\nlabelled bench.samplecrd.k8s.io/run\nlabelled bench.example.com/run\n",
 		"left.go": `package main
 
 type attachment struct {
@@ -200,6 +200,8 @@ type attachment struct {
 func newNetwork() string { return "pkg/apis/samplecrd/v1" }
 
 const metric = "network_controller_syncs_total" // NETWORK_CONTROLLER_CACHE
+
+const tick = "bench.samplecrd.k8s.io/tick"
 `,
 	}
 	var list []string
@@ -218,6 +220,8 @@ const metric = "network_controller_syncs_total" // NETWORK_CONTROLLER_CACHE
 		"notes.md:3: network-controller runs":                                                     true,
 		`left.go:9: func newNetwork() string { return "pkg/apis/samplecrd/v1" }`:                  true,
 		`left.go:11: const metric = "network_controller_syncs_total" // NETWORK_CONTROLLER_CACHE`: true,
+		"notes.md:5: labelled bench.samplecrd.k8s.io/run":                                         true,
+		`left.go:13: const tick = "bench.samplecrd.k8s.io/tick"`:                                  true,
 	}
 	seen := map[string]bool{}
 	for _, f := range got {

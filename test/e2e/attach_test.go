@@ -23,7 +23,7 @@ func TestAttachToANetwork(t *testing.T) {
 	c := cluster
 	ns := "attach"
 	c.newNamespace(t, ns)
-	c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0", "-v=4")
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0", "-v=4")
 
 	for _, tc := range []struct{ family, name, cidr, gateway string }{
 		{"IPv4", "blue", "198.18.7.0/24", "198.18.7.1"},

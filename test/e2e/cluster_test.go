@@ -122,7 +122,73 @@ func startCluster() (*localCluster, error) {
 	if out, err := c.script("hack/install-crds.sh"); err != nil {
 		return c, fmt.Errorf("hack/install-crds.sh: %v\n%s", err, out)
 	}
+	if err := c.installControllerIdentity(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// identityOnly is a kustomization of artifacts/deploy without its workload:
+// the Namespace, the ServiceAccount, the roles and their bindings, exactly
+// as make deploy installs them. %s is the path of artifacts/deploy relative
+// to the kustomization (kustomize refuses absolute ones).
+const identityOnly = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- %s
+patches:
+- patch: |-
+    $patch: delete
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: network-controller
+- patch: |-
+    $patch: delete
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: network-controller-metrics
+`
+
+// installControllerIdentity installs the deployment's identity, so that
+// every test runs the controller as the shipped ServiceAccount with the
+// shipped roles (startController): a permission the code uses and the
+// roles lack fails the tests that use it, as it would fail a user.
+func (c *localCluster) installControllerIdentity() error {
+	dir := filepath.Join(c.localDir, "identity")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	base, err := filepath.Rel(dir, filepath.Join(c.repo, deployDir))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(fmt.Sprintf(identityOnly, base)), 0o644); err != nil {
+		return err
+	}
+	if out, err := c.kubectl("apply", "-k", dir); err != nil {
+		return fmt.Errorf("installing the controller's identity from %s: %v\n%s", deployDir, err, out)
+	}
+	// The authorizer learns about new bindings asynchronously; a controller
+	// started before would be refused its first requests.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, args := range [][]string{
+		{"watch", "networks.samplecrd.k8s.io", "--all-namespaces"},
+		{"update", "leases.coordination.k8s.io", "-n", deployNamespace},
+	} {
+		for {
+			out, err := c.kubectl(append([]string{"auth", "can-i", "--as=" + deployIdentity}, args...)...)
+			if err == nil && strings.TrimSpace(out) == "yes" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the shipped roles did not take effect within 60 s: %s may not %v: %v %s", deployIdentity, args, err, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // watchOwner starts a detached watchdog that runs hack/local-down.sh, and
@@ -209,10 +275,21 @@ type controllerProcess struct {
 	done chan error
 }
 
-// startController starts the controller binary with the given kubeconfig
-// and extra flags; its log goes to a file that failing tests print.
-func (c *localCluster) startController(t *testing.T, name, kubeconfig string, args ...string) *controllerProcess {
+// startController starts the controller binary with the given flags, as
+// the deployment's ServiceAccount (installControllerIdentity) with a fresh
+// token: never as the admin, whose rights would hide a permission the
+// shipped roles lack. Its log goes to a file that failing tests print, and
+// the test fails if the API server refused it anything (rbacRefusals).
+// Leader election must name --leader-elect-resource-namespace=
+// network-controller, the only namespace where the Role grants Leases.
+func (c *localCluster) startController(t *testing.T, name string, args ...string) *controllerProcess {
 	t.Helper()
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			t.Fatalf("startController: argument %q is not a flag (the controller runs as its ServiceAccount; pass no kubeconfig)", a)
+		}
+	}
+	kubeconfig := tokenKubeconfig(t, c, deployNamespace, deployServiceAccount)
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -245,12 +322,31 @@ func (c *localCluster) startController(t *testing.T, name, kubeconfig string, ar
 	}
 	t.Cleanup(func() {
 		p.terminate(t)
+		b, _ := os.ReadFile(logPath)
+		if refused := rbacRefusals(string(b)); refused != "" {
+			t.Errorf("%s was refused something under the shipped RBAC (%s):\n%s", name, deployDir, refused)
+		}
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
 			t.Logf("%s log:\n%s", name, tail(string(b), 60))
 		}
 	})
 	return p
+}
+
+// rbacRefusals returns the lines of a controller's log (at most 10) that
+// say the API server refused it a request: a 403 Forbidden, whether the
+// controller reports it (a refused write, a Warning Event), the informers
+// log it (a list or watch) or leader election does. A namespace that is
+// being deleted refuses new Events with a 403 too; that is no refusal of
+// the controller's.
+func rbacRefusals(log string) string {
+	var found []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "forbidden") && !strings.Contains(line, "because it is being terminated") && len(found) < 10 {
+			found = append(found, line)
+		}
+	}
+	return strings.Join(found, "\n")
 }
 
 // terminate sends SIGTERM and waits for a graceful exit; SIGKILL after 30 s.

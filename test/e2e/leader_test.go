@@ -41,8 +41,8 @@ func startReplica(t *testing.T, c *localCluster, name, lease string) *replica {
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	probeAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	p := c.startController(t, name, c.kubeconfig,
-		"--leader-elect", "--leader-elect-resource-namespace=default", "--leader-elect-resource-name="+lease,
+	p := c.startController(t, name,
+		"--leader-elect", "--leader-elect-resource-namespace="+deployNamespace, "--leader-elect-resource-name="+lease,
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
 	return &replica{controllerProcess: p, name: name, metricsURL: "http://" + metricsAddr + "/metrics", probeURL: "http://" + probeAddr}
 }
@@ -284,7 +284,7 @@ func TestLostLeaseExitsNonZero(t *testing.T) {
 
 	renewed := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
 	patch := fmt.Sprintf(`{"spec":{"holderIdentity":"another-replica","leaseDurationSeconds":3600,"renewTime":%q}}`, renewed)
-	if out, err := c.kubectl("patch", "lease", lease, "-n", "default", "--type=merge", "-p", patch); err != nil {
+	if out, err := c.kubectl("patch", "lease", lease, "-n", deployNamespace, "--type=merge", "-p", patch); err != nil {
 		t.Fatalf("taking the Lease: %v\n%s", err, out)
 	}
 	taken := time.Now()

@@ -41,7 +41,7 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 	ns, ipam := "span", "span-whereabouts"
 	c.newNamespace(t, ns)
 	newIPAMNamespace(t, c, ipam)
-	c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 
 	for _, tc := range []struct {
 		family, name, cidr, gateway string

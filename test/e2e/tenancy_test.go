@@ -18,7 +18,7 @@ func TestTenantsCannotTakeWhatIsNotTheirs(t *testing.T) {
 		t.Skip("e2e: needs the local control plane (skipped under -short)")
 	}
 	c := cluster
-	c.startController(t, "tenancy-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+	c.startController(t, "tenancy-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--reserved-cidrs=10.96.0.0/12,fd00:96::/64")
 	evil, good := "evil", "good"
 	c.newNamespace(t, evil)

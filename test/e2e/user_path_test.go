@@ -20,7 +20,7 @@ func TestUserPath(t *testing.T) {
 	ns := "user-path"
 	c.newNamespace(t, ns)
 
-	controller := c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	controller := c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	walkThrough(t, c, c.kubeconfig, ns)
 
 	if err := controller.terminate(t); err != nil {
