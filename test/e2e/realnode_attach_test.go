@@ -24,7 +24,7 @@ func TestRealNodeBridgeNetwork(t *testing.T) {
 	subnet, gateway := netip.MustParsePrefix("198.18.30.0/24"), netip.MustParseAddr("198.18.30.1")
 	exclude := []netip.Prefix{netip.MustParsePrefix("198.18.30.0/28")}
 	c.newNamespace(t, ns)
-	c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	createNetworkOnNode(t, c, ns, network, "Bridge", subnet, gateway, exclude)
 
 	pods := []string{"blue-a", "blue-b"}
@@ -59,7 +59,7 @@ func TestRealNodeMacvlanNetwork(t *testing.T) {
 	subnet, gateway := netip.MustParsePrefix("198.18.31.0/24"), netip.MustParseAddr("198.18.31.1")
 	exclude := []netip.Prefix{netip.MustParsePrefix("198.18.31.0/28")}
 	c.newNamespace(t, ns)
-	c.startController(t, "network-controller", c.kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	createNetworkOnNode(t, c, ns, network, "Macvlan", subnet, gateway, exclude)
 
 	pods := []string{"green-a", "green-b"}
