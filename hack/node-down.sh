@@ -147,6 +147,20 @@ find /sys/fs/cgroup/*/kubepods -name cgroup.procs 2>/dev/null | while read -r pr
 done
 stop relay-kubelet-host socat relay-kubelet-node socat relay-service-node socat \
 	relay-apiserver-node socat relay-apiserver-host socat
+# Should the PID files be gone (a directory removed under a running node),
+# the node's processes are still known by NODE_DIR in their command lines.
+left=()
+for d in /proc/[0-9]*; do
+	p=${d#/proc/}
+	[[ $p != "$$" && $p != "$BASHPID" ]] || continue
+	for b in kubelet kube-scheduler containerd socat; do
+		if ours "$p" "$b"; then
+			left+=("$p")
+			warn "stopping $b (pid $p), which its PID file did not name"
+		fi
+	done
+done
+stop_pids "${left[@]}"
 
 # --- 3. mounts and cgroups -------------------------------------------------------
 if [[ -d "$NODE_DIR" ]]; then

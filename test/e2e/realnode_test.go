@@ -92,7 +92,14 @@ func startNode(c *localCluster) (*realNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &realNode{dir: filepath.Join(c.localDir, "node"), netns: nodeNetns, pluginsDir: pluginsDir}
+	// Not below the control plane's directory: its watchdog removes that
+	// when this process dies, and the node's watchdog needs the node's
+	// directory (what to undo) to tear it down.
+	dir, err := os.MkdirTemp("", "network-controller-node-")
+	if err != nil {
+		return nil, err
+	}
+	n := &realNode{dir: dir, netns: nodeNetns, pluginsDir: pluginsDir}
 	n.env = append(slices.Clone(c.env),
 		"NODE_DIR="+n.dir,
 		"NODE_NETNS="+n.netns,
@@ -125,7 +132,7 @@ func (n *realNode) stop() error {
 		return nil
 	}
 	n.stopped = true
-	cmd := exec.Command(filepath.Join(cluster.repo, "hack/node-down.sh"))
+	cmd := exec.Command(filepath.Join(cluster.repo, "hack/node-down.sh"), "--purge")
 	cmd.Env = n.env
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
