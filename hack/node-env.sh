@@ -96,7 +96,7 @@ alive() {
 # NODE_DIR, so a PID file never makes us signal someone else's process.
 ours() {
 	local cmd argv0
-	cmd=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+	{ cmd=$(tr '\0' '\n' <"/proc/$1/cmdline"); } 2>/dev/null || return 1
 	argv0=${cmd%%$'\n'*}
 	[[ "${argv0##*/}" == "$2" && "$cmd" == *"$NODE_DIR/"* ]]
 }

@@ -31,6 +31,8 @@
 #   NODE_NETNS      the namespace's name (default network-controller-node)
 #   NODE_OWNER_PID  when this process is gone, a detached watchdog runs
 #                   hack/node-down.sh (default: the caller, $PPID); 0: none
+#   NODE_WATCHDOG_PURGE  if set, the watchdog also removes NODE_DIR (its
+#                   logs go with it)
 #   NODE_UP_TIMEOUT seconds to wait for each component (default 60)
 #
 # On success the node's name is the only line on stdout. Stop it with
@@ -142,10 +144,10 @@ if ((OWNER != 0)); then
 	cat >"$RUN/watchdog.sh" <<'EOF'
 # node-up.sh's watchdog: runs node-down.sh once the owner process is gone.
 while kill -0 "$1" 2>/dev/null; do sleep 1; done
-NODE_DOWN_BY_WATCHDOG=1 "$2" --quiet
+NODE_DOWN_BY_WATCHDOG=1 "$2" --quiet $3
 EOF
 	LOCAL_DIR=$LOCAL_DIR NODE_DIR=$NODE_DIR BIN_DIR=$BIN_DIR \
-		setsid bash "$RUN/watchdog.sh" "$OWNER" "$REPO/hack/node-down.sh" </dev/null >>"$LOGS/watchdog.log" 2>&1 9>&- &
+		setsid bash "$RUN/watchdog.sh" "$OWNER" "$REPO/hack/node-down.sh" "${NODE_WATCHDOG_PURGE:+--purge}" </dev/null >>"$LOGS/watchdog.log" 2>&1 9>&- &
 	echo $! >"$RUN/watchdog.pid"
 fi
 

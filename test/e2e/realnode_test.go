@@ -108,6 +108,7 @@ func startNode(c *localCluster) (*realNode, error) {
 		fmt.Sprintf("KUBELET_PORT=%d", ports[0]),
 		fmt.Sprintf("SCHEDULER_PORT=%d", ports[1]),
 		fmt.Sprintf("NODE_OWNER_PID=%d", os.Getpid()),
+		"NODE_WATCHDOG_PURGE=1",
 	)
 	if n.before, err = snapshotHost(n); err != nil {
 		return nil, err
