@@ -172,16 +172,33 @@ type hostState struct {
 	Paths     []string          // below hack/node-env.sh's HOST_PATHS
 }
 
-// hostPaths and kubeletSysctls mirror HOST_PATHS and KUBELET_SYSCTLS of
-// hack/node-env.sh.
-var (
-	hostPaths      = []string{"/run/containerd", "/var/lib/kubelet", "/var/log/containers", "/var/lib/cni", "/etc/cni"}
-	kubeletSysctls = []string{"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"}
-	nodeBinaries   = []string{"kubelet", "kube-scheduler", "containerd", "containerd-shim-runc-v2", "runc"}
-)
+// nodeBinaries are programs only a node runs; its containerd, shims, runc
+// and relays name its directory in their command lines. (Other tests on
+// the machine run containerd of their own.)
+var nodeBinaries = []string{"kubelet", "kube-scheduler"}
+
+// nodeEnvList returns the words of the array variable name of
+// hack/node-env.sh, where the scripts keep what they change on the machine:
+// the check reads the very list the teardown works from.
+func nodeEnvList(name string) ([]string, error) {
+	out, err := exec.Command("bash", "-c", `source "$1"; eval 'printf "%s\n" "${'"$2"'[@]}"'`, "bash",
+		filepath.Join(cluster.repo, "hack/node-env.sh"), name).Output()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from hack/node-env.sh: %w", name, err)
+	}
+	return strings.Fields(string(out)), nil
+}
 
 func snapshotHost(n *realNode) (hostState, error) {
 	var s hostState
+	hostPaths, err := nodeEnvList("HOST_PATHS")
+	if err != nil {
+		return s, err
+	}
+	kubeletSysctls, err := nodeEnvList("KUBELET_SYSCTLS")
+	if err != nil || len(hostPaths) == 0 || len(kubeletSysctls) == 0 {
+		return s, fmt.Errorf("hack/node-env.sh: HOST_PATHS %v, KUBELET_SYSCTLS %v (%v)", hostPaths, kubeletSysctls, err)
+	}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
