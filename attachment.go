@@ -168,12 +168,20 @@ func (c *Controller) removeAttachment(ctx context.Context, network *samplecrdv1.
 // attachmentServes reports whether the Network's cached attachment, if it
 // controls one, hands out addresses from subnet.
 func (c *Controller) attachmentServes(network *samplecrdv1.Network, subnet netip.Prefix) bool {
+	served, ok := c.servedRange(network)
+	return ok && served == subnet
+}
+
+// servedRange returns the range that the attachment the Network controls
+// hands out addresses from; ok is false when the Network controls none or
+// its configuration names no range.
+func (c *Controller) servedRange(network *samplecrdv1.Network) (served netip.Prefix, ok bool) {
 	current, err := c.knownAttachment(network)
 	if err != nil || !metav1.IsControlledBy(current, network) {
-		return false
+		return netip.Prefix{}, false
 	}
-	served, err := cni.Subnet([]byte(current.Spec.Config))
-	return err == nil && served == subnet
+	served, err = cni.Subnet([]byte(current.Spec.Config))
+	return served, err == nil
 }
 
 // knownAttachment returns the attachment named like the Network from the

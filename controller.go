@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -134,6 +135,10 @@ type Options struct {
 	// binary's wiring (newController) sets it, and without it the
 	// controller never counts the server as away.
 	health *serverHealth
+	// attachmentAPI follows whether NetworkAttachmentDefinitions are
+	// served (attachmentapi.go); the binary's wiring sets it, and without
+	// it the controller counts them as served.
+	attachmentAPI *attachmentAPI
 }
 
 // apiPollPeriod is APIPollPeriod or its default.
@@ -198,6 +203,9 @@ type Controller struct {
 	// health holds the workers while the API server does not answer
 	// (serverhealth.go).
 	health *serverHealth
+	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
+	// served (attachmentapi.go); nil counts them as served.
+	attachmentAPI *attachmentAPI
 	// bursts tells when to return memory (memory.go).
 	bursts burstTracker
 
@@ -264,11 +272,12 @@ func NewController(
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(newRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		health:     opts.health,
-		eventSink:  eventSink,
-		stopEvents: stopEvents,
-		recorder:   newEventRecorder(eventsCtx, eventSink, scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
-		opts:       opts,
+		health:        opts.health,
+		attachmentAPI: opts.attachmentAPI,
+		eventSink:     eventSink,
+		stopEvents:    stopEvents,
+		recorder:      newEventRecorder(eventsCtx, eventSink, scheme.Scheme, corev1.EventSource{Component: controllerAgentName}),
+		opts:          opts,
 	}
 
 	logger.Info("Setting up event handlers")
@@ -371,10 +380,43 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	return nil
 }
 
-// HasSynced reports whether the informer caches have synced, which is when
-// the controller is ready to work (/readyz).
+// HasSynced reports whether the informer caches have synced.
 func (c *Controller) HasSynced() bool {
 	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced()
+}
+
+// Ready is nil when the controller can work (/readyz): the
+// NetworkAttachmentDefinition API is served and the informer caches have
+// synced. Otherwise it says what is missing.
+func (c *Controller) Ready() error {
+	if err := c.attachmentAPI.ready(); err != nil {
+		return err
+	}
+	if !c.HasSynced() {
+		return errors.New("informer caches have not synced yet")
+	}
+	return nil
+}
+
+// requeueAll queues every Network now, its backoff forgotten. The
+// NetworkAttachmentDefinition API is served again after a loss, which took
+// every attachment with it: each Network has its own to create again, and
+// none of them should wait for the backoff of syncs that failed while the
+// API was gone. Nor trust what the controller wrote before: an attachment
+// created just before the loss may never have reached the cache, to be
+// deleted from it.
+func (c *Controller) requeueAll() {
+	c.expectations.forgetAttachments()
+	networks, err := c.networksLister.List(labels.Everything())
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	for _, n := range networks {
+		key := cache.MetaObjectToName(n)
+		c.workqueue.Forget(key)
+		c.workqueue.Add(key)
+	}
 }
 
 // waitTimeout waits for wg, for at most d; it reports whether wg finished.
@@ -390,10 +432,14 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 }
 
 // runWorker processes keys until stop ends or the queue shuts down; the
-// syncs themselves run under syncCtx. While the API server does not answer
-// it waits, leaving the keys queued.
+// syncs themselves run under syncCtx. While the API server does not answer,
+// or does not serve NetworkAttachmentDefinitions, it waits, leaving the
+// keys queued.
 func (c *Controller) runWorker(stop, syncCtx context.Context) {
 	for {
+		if c.attachmentAPI.wait(stop) != nil {
+			return
+		}
 		probed, err := c.health.wait(stop)
 		if err != nil {
 			return
@@ -441,6 +487,13 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		return false
 	}
 	switch {
+	case errors.Is(err, errAttachmentAPIGone):
+		// Not the Network's failure either: it waits with the workers for
+		// the API, which queues every Network again when it is back.
+		logger.V(2).Info("NetworkAttachmentDefinition API gone; requeuing for when it is back")
+		c.opts.ObserveSync(outcome, time.Since(start))
+		c.workqueue.Add(key)
+		return true
 	case serverUnavailable(err) && !c.health.up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
@@ -470,20 +523,18 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if apierrors.IsNotFound(err) {
 		// The garbage collector removes the attachment through its owner
 		// reference; the delete handler already re-enqueued the Networks
-		// this one may have been blocking.
+		// this one may have been blocking. An attachment of this name left
+		// without a controller (the Network was deleted with
+		// --cascade=orphan) is removed here.
 		logger.V(4).Info("Network no longer exists")
 		c.expectations.forget(key)
+		if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+			return outcomeError, err
+		}
 		return outcomeDeleted, nil
 	}
 	if err != nil {
 		return outcomeError, err
-	}
-	if network.DeletionTimestamp != nil {
-		// Being deleted (foreground deletion, a finalizer, or its namespace
-		// terminating): the garbage collector is removing the attachment,
-		// and anything written now would re-create what it deletes.
-		logger.V(4).Info("Network is being deleted")
-		return outcomeDeleted, nil
 	}
 	if c.cacheIsBehind(key, network) {
 		// The event this waits for queues the Network again; the delayed
@@ -492,13 +543,11 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		c.workqueue.AddAfter(key, expectationTTL)
 		return outcomeStale, nil
 	}
-
-	spec, err := netspec.ParseSpec(network.Spec)
-	if err != nil {
-		return outcomeInvalid, c.reportInvalid(ctx, network, err)
+	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+		return outcomeError, err
 	}
 
-	reason, msg, err := c.permission(network, spec.Subnet)
+	verdict, err := c.holdsRange(network)
 	if errors.Is(err, errNamespaceNotCached) {
 		logger.V(4).Info("Namespace not in the cache yet; its add event queues the Network again")
 		return outcomeStale, nil
@@ -506,13 +555,15 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if err != nil {
 		return outcomeError, err
 	}
-	if reason != "" {
-		return outcomeConflict, c.reportLostRange(ctx, network, reason, msg)
+	spec, specErr := netspec.ParseSpec(network.Spec)
+	if network.DeletionTimestamp != nil {
+		return c.syncTerminating(ctx, network, verdict, specErr)
 	}
-
-	if blocker, found := c.findBlocker(network, spec.Subnet); found {
-		msg := fmt.Sprintf(MessageCIDRConflict, network.Spec.CIDR, blocker.Prefix, blocker.Key, blocker.Key)
-		return outcomeConflict, c.reportLostRange(ctx, network, samplecrdv1.ReasonCIDRConflict, msg)
+	if specErr != nil {
+		return outcomeInvalid, c.reportInvalid(ctx, network, specErr, verdict)
+	}
+	if !verdict.Holds {
+		return outcomeConflict, c.reportLostRange(ctx, network, verdict.Reason, verdict.Message)
 	}
 
 	desired, err := newAttachment(network, spec)
@@ -523,6 +574,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	changed, err := c.ensureAttachment(ctx, network, desired)
 	var refused refusedError
 	switch {
+	case err != nil && c.attachmentAPI.goneWith(ctx, err):
+		// Its CRD was deleted: nothing to report about this Network.
+		return outcomeError, errAttachmentAPIGone
 	case errors.Is(err, errNotControlled):
 		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
 		msg := fmt.Sprintf(MessageResourceExists, desired.Name)
@@ -554,6 +608,32 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, desired.Name, network.Spec.CIDR)
 	}
 	return outcomeSuccess, nil
+}
+
+// syncTerminating syncs a Network that is being deleted (foreground
+// deletion, a finalizer, or its namespace terminating). Nothing is created
+// or repaired for it: the garbage collector may be removing its attachment,
+// and a write would bring back what it deletes. But a finalizer nobody
+// removes keeps it terminating for ever, so it still loses its attachment,
+// as a live Network would, once it no longer holds the range that
+// attachment serves; deleting is safe.
+func (c *Controller) syncTerminating(ctx context.Context, network *samplecrdv1.Network, v rangeVerdict, specErr error) (syncOutcome, error) {
+	served, serves := c.servedRange(network)
+	if v.Holds && (!serves || served == v.Prefix) {
+		klog.FromContext(ctx).V(4).Info("Network is being deleted")
+		return outcomeDeleted, nil
+	}
+	switch {
+	case specErr != nil:
+		return outcomeInvalid, c.reportInvalid(ctx, network, specErr, v)
+	case !v.Holds:
+		return outcomeConflict, c.reportLostRange(ctx, network, v.Reason, v.Message)
+	}
+	// It holds the range its spec names, but its attachment serves another
+	// (spec.cidr was edited after the deletion): that one cannot be
+	// repaired, so it goes. (One whose configuration names no range, edited
+	// by hand, is left as it is, as before.)
+	return outcomeDeleted, c.removeLostAttachment(ctx, network)
 }
 
 // cacheIsBehind reports whether the Network cache does not show yet the

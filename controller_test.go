@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
 	testclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
@@ -99,16 +100,49 @@ func ownedAttachment(t *testing.T, n *samplecrdv1.Network) *nadv1.NetworkAttachm
 	return nad
 }
 
-// foreignAttachment returns an attachment named like n that n does not
-// control, with or without the managed-by label.
+// foreignAttachment returns an attachment named like n that something
+// else controls, with or without the managed-by label.
 func foreignAttachment(n *samplecrdv1.Network, labelled bool) *nadv1.NetworkAttachmentDefinition {
 	nad := &nadv1.NetworkAttachmentDefinition{
-		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7"},
-		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "someone-else", "plugins": [{"type": "macvlan"}]}`},
+		ObjectMeta: metav1.ObjectMeta{Namespace: n.Namespace, Name: n.Name, ResourceVersion: "7", UID: "foreign-uid",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "someone-else", UID: "someone-else-uid", Controller: ptr.To(true)}}},
+		Spec: nadv1.NetworkAttachmentDefinitionSpec{Config: `{"cniVersion": "1.0.0", "name": "someone-else", "plugins": [{"type": "macvlan"}]}`},
 	}
 	if labelled {
 		nad.Labels = map[string]string{managedByLabel: managedByValue}
 	}
+	return nad
+}
+
+// exhausted returns a copy of n, a /30, whose excludeRanges leave no
+// address for pods: a spec the API server accepts and the controller
+// reports InvalidSpec.
+func exhausted(n *samplecrdv1.Network) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	p := netip.MustParsePrefix(n.Spec.CIDR)
+	n.Spec.ExcludeRanges = []string{netip.PrefixFrom(p.Addr().Next().Next(), 32).String()}
+	n.Generation++
+	return n
+}
+
+// terminating returns a copy of n being deleted and held by a finalizer
+// nobody removes.
+func terminating(n *samplecrdv1.Network) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.DeletionTimestamp = &metav1.Time{Time: now}
+	n.Finalizers = []string{testFinalizer}
+	return n
+}
+
+// testFinalizer is a finalizer of no real controller.
+const testFinalizer = "finalizers.test/held"
+
+// orphan returns a copy of an attachment as the garbage collector leaves
+// it after `kubectl delete --cascade=orphan` of its Network: the managed-by
+// label, no owner reference.
+func orphan(nad *nadv1.NetworkAttachmentDefinition) *nadv1.NetworkAttachmentDefinition {
+	nad = nad.DeepCopy()
+	nad.OwnerReferences = nil
 	return nad
 }
 
@@ -153,6 +187,8 @@ type fixtureObjects struct {
 	// namespaces are cached Namespaces; every Network's namespace that is
 	// not among them is cached with an allowance of every range.
 	namespaces []*corev1.Namespace
+	// reserved are the controller's reserved ranges.
+	reserved []netip.Prefix
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -181,7 +217,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeInformers.Core().V1().Namespaces(),
-		Options{Clock: testclock.NewFakePassiveClock(now)})
+		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +442,11 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 	unlabelledOwned.Labels = map[string]string{"team": "a"}
 	staleOwner := ownedAttachment(t, blue)
 	staleOwner.OwnerReferences[0].UID = "previous-incarnation"
+	// narrow is a /30: its gateway and one address for pods, which
+	// exhausted excludes.
+	narrow := newNetwork("team-a", "narrow", "198.18.7.0/30", "198.18.7.1", 0)
+	_, exhaustedErr := netspec.ParseSpec(exhausted(narrow).Spec)
+	exhaustedMsg := fmt.Sprintf(MessageInvalidSpec, exhaustedErr)
 	nadConflictMsg := `NetworkAttachmentDefinition "blue" already exists and is not controlled by this Network`
 	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
@@ -586,15 +627,146 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 			wantEvents:  []string{"Warning ErrResourceExists|" + nadConflictMsg},
 		},
 		{
-			name: "an attachment owned by an earlier Network of the same name is not this Network's",
+			name: "an attachment controlled by an earlier Network of the same name is an orphan: removed once the API server confirms, and replaced",
 			objects: fixtureObjects{
 				networks:    []*samplecrdv1.Network{blue},
 				attachments: []*nadv1.NetworkAttachmentDefinition{staleOwner},
 			},
 			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNAD: func() []action {
+				return []action{deleteAttachment("blue"), createAttachment(ownedAttachment(t, blue))}
+			},
+			wantNetwork: []action{{verb: "get", resource: "networks", name: "blue"}, updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name: "a managed attachment without a controller (its Network deleted with --cascade=orphan, then created again) is removed and replaced",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{blue},
+				attachments: []*nadv1.NetworkAttachmentDefinition{orphan(ownedAttachment(t, blue))},
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNAD: func() []action {
+				return []action{deleteAttachment("blue"), createAttachment(ownedAttachment(t, blue))}
+			},
+			wantNetwork: []action{updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name:        "a managed attachment without a controller whose Network is gone is removed",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{orphan(ownedAttachment(t, blue))}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+		},
+		{
+			name:        "a managed attachment whose controller Network is gone is removed once the API server confirms it",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantNetwork: []action{{verb: "get", resource: "networks", name: "blue"}},
+		},
+		{
+			name: "an attachment without the managed-by label is never removed, controlled or not",
+			objects: fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{func() *nadv1.NetworkAttachmentDefinition {
+				nad := orphan(ownedAttachment(t, blue))
+				nad.Labels = nil
+				return nad
+			}()}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name:        "a managed attachment controlled by something other than a Network is never removed",
+			objects:     fixtureObjects{attachments: []*nadv1.NetworkAttachmentDefinition{foreignAttachment(blue, true)}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name: "an InvalidSpec Network whose namespace may no longer use its range loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.19.0.0/16")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "")))},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "an InvalidSpec Network whose range became reserved loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				reserved:    []netip.Prefix{netip.MustParsePrefix("198.18.7.0/24")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "")))},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "an InvalidSpec Network that still holds its range keeps its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{exhausted(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.18.0.0/16")},
+			},
+			key:         narrow,
+			wantOutcome: outcomeInvalid,
+			wantNetwork: []action{updateStatus(after(synced(narrow), withStatus(exhausted(narrow), metav1.ConditionFalse, samplecrdv1.ReasonInvalidSpec, exhaustedMsg, "narrow")))},
+			wantEvents:  []string{"Warning InvalidSpec|leave no address for pods"},
+		},
+		{
+			name: "a terminating Network whose namespace may no longer use its range loses its attachment, and nothing is created",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(synced(narrow))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, narrow)},
+				namespaces:  []*corev1.Namespace{allowingNamespace("team-a", "198.19.0.0/16")},
+			},
+			key:         narrow,
 			wantOutcome: outcomeConflict,
-			wantNetwork: []action{updateStatus(after(blue, inNADConflict))},
-			wantEvents:  []string{"Warning ErrResourceExists"},
+			wantNAD:     func() []action { return []action{deleteAttachment("narrow")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "narrow"}},
+			wantEvents:  []string{`Warning AttachmentRemoved|"narrow"`, "Warning NotPermitted|spec.cidr 198.18.7.0/30 is not inside"},
+		},
+		{
+			name: "a terminating Network that loses its range to an older one loses its attachment",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{synced(older), terminating(synced(younger))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, younger)},
+			},
+			key:         younger,
+			wantOutcome: outcomeConflict,
+			wantNAD:     func() []action { return []action{deleteAttachment("younger")} },
+			wantNetwork: []action{{verb: "update", resource: "networks", subresource: "status", name: "younger"}},
+			wantEvents:  []string{`Warning AttachmentRemoved|"younger"`, "Warning CIDRConflict|" + youngerConflict},
+		},
+		{
+			name: "a terminating Network whose spec.cidr was edited loses the attachment of its old range, and gets none for the new",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(blueBumped)},
+				attachments: []*nadv1.NetworkAttachmentDefinition{ownedAttachment(t, blue)},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNAD:     func() []action { return []action{deleteAttachment("blue")} },
+			wantEvents:  []string{`Warning AttachmentRemoved|"blue"`},
+		},
+		{
+			name: "a terminating Network that holds its range keeps its attachment and gets no writes, even drifted",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{terminating(synced(blue))},
+				attachments: []*nadv1.NetworkAttachmentDefinition{drifted},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
 		},
 		{
 			name: "a AttachmentConflict already reported is rechecked with a read only",

@@ -186,6 +186,19 @@ func (e *writeExpectations) forget(key cache.ObjectName) {
 	e.delete(key)
 }
 
+// forgetAttachments drops what is remembered of every attachment: the
+// NetworkAttachmentDefinition API was gone, and every attachment the
+// controller wrote went with it, whether or not the cache ever showed the
+// write or the deletion.
+func (e *writeExpectations) forgetAttachments() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, x := range e.m {
+		x.attachment, x.deletedUID = nil, ""
+		e.store(key, x)
+	}
+}
+
 // delete forgets key; e.mu must be held. A map never gives back the room
 // it grew to, and a burst of thousands of Networks grows this one to as
 // many entries for a moment, so it starts afresh each time it empties.

@@ -116,13 +116,18 @@ func (c *Controller) updateAttachment(oldObj, newObj interface{}) {
 
 // addAttachment handles an attachment that appeared or changed, unless it
 // is the controller's own write coming back: the sync that wrote it has
-// seen that state.
+// seen that state. A managed attachment that no Network controls (an
+// orphan, also one found by the informer's first list after a restart)
+// queues the key of its own name, whose sync removes it (orphans.go).
 func (c *Controller) addAttachment(obj interface{}) {
-	if nad, ok := obj.(*nadv1.NetworkAttachmentDefinition); ok &&
-		c.expectations.echoOfAttachment(cache.NewObjectName(nad.Namespace, nad.Name), nad.ResourceVersion) {
+	nad, ok := obj.(*nadv1.NetworkAttachmentDefinition)
+	if ok && c.expectations.echoOfAttachment(cache.NewObjectName(nad.Namespace, nad.Name), nad.ResourceVersion) {
 		return
 	}
 	c.handleAttachment(obj)
+	if ok && c.orphanCandidate(nad) {
+		c.workqueue.Add(cache.NewObjectName(nad.Namespace, nad.Name))
+	}
 }
 
 // deleteAttachment handles a deleted managed attachment: its Network

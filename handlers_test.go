@@ -151,6 +151,24 @@ func TestAttachmentEventHandlers(t *testing.T) {
 			c.handleAttachment(&nadv1.NetworkAttachmentDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "blue"}})
 		}},
 		{name: "a attachment of an earlier Network with the same name enqueues the current one", fire: func(c *Controller) { c.handleAttachment(staleUID) }, want: []string{"default/blue"}},
+		// Orphans: managed attachments no Network controls queue the key
+		// of their own name, whose sync removes them; also those of the
+		// informer's first list, found at start-up.
+		{name: "an added managed attachment whose controller Network is gone enqueues its own name", fire: func(c *Controller) { c.addAttachment(ownerGone) }, want: []string{"default/gone"}},
+		{name: "an added managed attachment without a controller enqueues its own name", fire: func(c *Controller) { c.addAttachment(orphan(ownerGone)) }, want: []string{"default/gone"}},
+		{name: "the garbage collector stripping the owner reference of a deleted Network's attachment enqueues its name", fire: func(c *Controller) {
+			stripped := orphan(ownerGone)
+			stripped.ResourceVersion = "2"
+			c.updateAttachment(ownerGone, stripped)
+		}, want: []string{"default/gone"}},
+		{name: "an added managed attachment controlled by another kind enqueues nothing", fire: func(c *Controller) { c.addAttachment(otherKind) }},
+		{name: "an added managed attachment controlled by a Network of another group enqueues nothing", fire: func(c *Controller) { c.addAttachment(otherGroup) }},
+		{name: "an added attachment without the managed-by label enqueues nothing, controlled or not", fire: func(c *Controller) {
+			unlabelled := orphan(ownerGone)
+			unlabelled.Labels = nil
+			c.addAttachment(unlabelled)
+		}},
+		{name: "a deleted orphan enqueues nothing", fire: func(c *Controller) { c.deleteAttachment(orphan(ownerGone)) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

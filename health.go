@@ -27,8 +27,8 @@ type healthCheck interface {
 // probeHandler serves the kubelet's probes: /healthz (liveness) fails when
 // check fails (with leader election: the Lease was lost, or the process
 // holds a Lease it no longer renews; check is nil without), /readyz
-// (readiness) succeeds once the informer caches have synced.
-func probeHandler(synced func() bool, check healthCheck) http.Handler {
+// (readiness) succeeds while ready does, and otherwise says why.
+func probeHandler(ready func() error, check healthCheck) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if check != nil {
@@ -40,8 +40,8 @@ func probeHandler(synced func() bool, check healthCheck) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !synced() {
-			http.Error(w, "informer caches have not synced yet", http.StatusServiceUnavailable)
+		if err := ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -15,27 +15,28 @@ import (
 func TestProbes(t *testing.T) {
 	tests := []struct {
 		name     string
-		synced   bool
+		ready    error
 		path     string
 		wantCode int
+		wantBody string
 	}{
-		{"readyz fails until the caches have synced", false, "/readyz", http.StatusServiceUnavailable},
-		{"readyz succeeds once the caches have synced", true, "/readyz", http.StatusOK},
-		{"healthz succeeds without leader election, synced or not", false, "/healthz", http.StatusOK},
-		{"unknown paths are not found", true, "/debug", http.StatusNotFound},
+		{"readyz fails, saying why, until the controller is ready", errAttachmentAPIMissing, "/readyz", http.StatusServiceUnavailable, "kubectl create -f"},
+		{"readyz succeeds once it is", nil, "/readyz", http.StatusOK, "ok"},
+		{"healthz succeeds without leader election, ready or not", errAttachmentAPIMissing, "/healthz", http.StatusOK, "ok"},
+		{"unknown paths are not found", nil, "/debug", http.StatusNotFound, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			probeHandler(func() bool { return tc.synced }, nil).ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
-			if rec.Code != tc.wantCode {
-				t.Errorf("GET %s = %d %q, want %d", tc.path, rec.Code, rec.Body.String(), tc.wantCode)
+			probeHandler(func() error { return tc.ready }, nil).ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+			if rec.Code != tc.wantCode || !strings.Contains(rec.Body.String(), tc.wantBody) {
+				t.Errorf("GET %s = %d %q, want %d with %q", tc.path, rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
 			}
 		})
 	}
 	t.Run("healthz fails for good once the Lease was lost", func(t *testing.T) {
 		health := newLeaderHealth()
-		handler := probeHandler(func() bool { return true }, health)
+		handler := probeHandler(func() error { return nil }, health)
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != http.StatusOK {
@@ -53,7 +54,7 @@ func TestProbes(t *testing.T) {
 		// e2e test covers a real elector.
 		watchdog := leaderelection.NewLeaderHealthzAdaptor(time.Second)
 		rec := httptest.NewRecorder()
-		probeHandler(func() bool { return true }, watchdog).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		probeHandler(func() error { return nil }, watchdog).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 		if rec.Code != http.StatusOK {
 			t.Errorf("GET /healthz = %d %q", rec.Code, rec.Body.String())
 		}

@@ -4,19 +4,13 @@ package main
 // server: each failed on the controller before the fix.
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 )
@@ -89,23 +83,6 @@ func TestIntegrationForegroundDeletionRecreatesNothing(t *testing.T) {
 	}
 }
 
-// TestIntegrationOrphanedAttachmentIsNoticed: removing the owner reference
-// from a Network's attachment makes it someone else's; the Network must say
-// so at once, not at its next unrelated sync.
-func TestIntegrationOrphanedAttachmentIsNoticed(t *testing.T) {
-	e := newEnv(t)
-	e.startController(Options{ConflictRecheckPeriod: time.Hour})
-	e.create("net", "10.82.0.0/16", "10.82.0.1")
-	e.waitForReady("net", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForAttachmentConfig("net", "10.82.0.0/16")
-
-	patch := []byte(`[{"op": "remove", "path": "/metadata/ownerReferences"}]`)
-	if _, err := e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Patch(e.ctx, "net", types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitForReady("net", metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict)
-}
-
 // TestIntegrationBurstMakesOneStatusWriteEach: creating the attachment
 // re-queues the Network before the cache shows its status write; that
 // stale second sync used to write the status again and fail with 409
@@ -143,28 +120,7 @@ func TestIntegrationBurstMakesOneStatusWriteEach(t *testing.T) {
 // ready; once the CRD is installed it starts working, without a restart.
 func TestIntegrationWaitsForTheAttachmentCRD(t *testing.T) {
 	e := newEnv(t)
-	crds := apiextensionsclient.NewForConfigOrDie(apiserver).ApiextensionsV1().CustomResourceDefinitions()
-	if err := crds.Delete(e.ctx, attachmentCRDName, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor("the NetworkAttachmentDefinition API to be gone", func() (bool, string) {
-		_, err := e.kube.Discovery().ServerResourcesForGroupVersion("k8s.cni.cncf.io/v1")
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
-	reinstall := func() {
-		raw, err := os.ReadFile(attachmentCRDFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(raw, &crd); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := crds.Create(context.Background(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(reinstall)
+	reinstall := e.deleteAttachmentCRD()
 
 	ctrl := e.startController(Options{APIPollPeriod: 200 * time.Millisecond})
 	e.create("waiting", "10.84.0.0/16", "10.84.0.1")

@@ -131,15 +131,24 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Without a namespace controller nothing empties a deleted namespace, so
-	// delete the test's Networks: later tests must not see them.
-	t.Cleanup(func() {
-		err := e.networks.SamplecrdV1().Networks(e.namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
-		if err != nil {
-			t.Errorf("cleaning up Networks: %v", err)
-		}
-	})
+	t.Cleanup(func() { e.deleteNetworksAndAttachments(t, e.namespace) })
 	return e
+}
+
+// deleteNetworksAndAttachments deletes the Networks of a test's namespace,
+// and their attachments as the garbage collector would: without a
+// namespace controller and a garbage collector nothing empties a deleted
+// namespace, and later tests must not see them (a controller would remove
+// the attachments as orphans, writes those tests do not expect).
+func (e *env) deleteNetworksAndAttachments(t *testing.T, namespace string) {
+	err := e.networks.SamplecrdV1().Networks(namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("cleaning up Networks: %v", err)
+	}
+	err = e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("cleaning up NetworkAttachmentDefinitions: %v", err)
+	}
 }
 
 // writeCounter counts the requests that change something (a controller

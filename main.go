@@ -120,7 +120,7 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	defer stopMetrics()
-	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.HasSynced, liveness))
+	stopProbes, err := serveHTTP(ctx, "probes", f.probeAddr, probeHandler(controller.Ready, liveness))
 	if err != nil {
 		return err
 	}
@@ -161,32 +161,36 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 	// asked, which costs both sides CPU to save bandwidth a controller
 	// next to its API server is not short of.
 	cfg.DisableCompression = true
-	kubeCfg := rest.CopyConfig(cfg)
-	// Built-in types speak protobuf, which is cheaper to encode and decode
-	// than JSON; custom resources do not, so their clients keep JSON, read
-	// through pkg/fastjson.
-	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
-	kubeClient, err := kubernetes.NewForConfig(kubeCfg)
+	kubeClient, networkClient, nadClient, err := newClients(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	networkREST, err := customResourceClient(cfg, samplecrdv1.SchemeGroupVersion, networkscheme.Scheme)
+	opts.health.useProbe(kubeClient.Discovery().RESTClient())
+	opts.attachmentAPI = newAttachmentAPI(kubeClient.Discovery(), opts.health, opts.apiPollPeriod())
+
+	// The informers have clients of their own, whose reads wait for an API
+	// server that is away rather than fail into client-go's backoff
+	// (serverhealth.go); the attachment informer's also waits for its API
+	// to be served again when its CRD was deleted (attachmentapi.go).
+	informerCfg := rest.CopyConfig(cfg)
+	informerCfg.Wrap(opts.health.holdReads)
+	kubeInformerClient, networkInformerClient, _, err := newClients(informerCfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	networkClient := clientset.New(networkREST)
-	nadREST, err := customResourceClient(cfg, nadv1.SchemeGroupVersion, nadscheme.Scheme)
+	nadInformerCfg := rest.CopyConfig(informerCfg)
+	nadInformerCfg.Wrap(opts.attachmentAPI.holdWhileMissing)
+	_, _, nadInformerClient, err := newClients(nadInformerCfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	nadClient := nadclientset.New(nadREST)
 
 	// Each cache keeps only what the controller reads (transforms.go).
-	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
+	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkInformerClient, resync,
 		informers.WithTransform(networkTransform))
-	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
+	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadInformerClient, resync,
 		nadinformers.WithTweakListOptions(selectManagedAttachments))
-	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeInformerClient, resync,
 		kubeinformers.WithTransform(namespaceTransform))
 	// The attachment informers' factory predates WithTransform.
 	if err := nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
@@ -206,17 +210,36 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 		kubeInformerFactory.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
-		go func() {
-			if waitForAttachmentAPI(ctx, kubeClient.Discovery(), opts.apiPollPeriod()) {
-				nadInformerFactory.Start(ctx.Done())
-			}
-		}()
+		go opts.attachmentAPI.run(ctx, func() { nadInformerFactory.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
 			networkInformerFactory.Shutdown()
 			kubeInformerFactory.Shutdown()
 		}
 	}
 	return controller, start, nil
+}
+
+// newClients returns the clients of the three APIs the controller uses,
+// for cfg.
+func newClients(cfg *rest.Config) (kubernetes.Interface, clientset.Interface, nadclientset.Interface, error) {
+	kubeCfg := rest.CopyConfig(cfg)
+	// Built-in types speak protobuf, which is cheaper to encode and decode
+	// than JSON; custom resources do not, so their clients keep JSON, read
+	// through pkg/fastjson.
+	kubeCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	kubeClient, err := kubernetes.NewForConfig(kubeCfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	networkREST, err := customResourceClient(cfg, samplecrdv1.SchemeGroupVersion, networkscheme.Scheme)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nadREST, err := customResourceClient(cfg, nadv1.SchemeGroupVersion, nadscheme.Scheme)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return kubeClient, clientset.New(networkREST), nadclientset.New(nadREST), nil
 }
 
 // customResourceClient returns a REST client for the custom resources of

@@ -59,6 +59,15 @@ var (
 		StabilityLevel: k8smetrics.ALPHA,
 	})
 
+	// orphansRemoved counts managed attachments removed because no Network
+	// controlled them (orphans.go); there is no Network to record an Event on.
+	orphansRemoved = k8smetrics.NewCounter(&k8smetrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "orphaned_attachments_removed_total",
+		Help:           "Managed NetworkAttachmentDefinitions removed because no Network controlled them (a Network deleted with --cascade=orphan, say).",
+		StabilityLevel: k8smetrics.ALPHA,
+	})
+
 	// networksDesc describes the per-Ready-status count of Networks, which
 	// networksCollector computes from the informer cache at scrape time.
 	networksDesc = k8smetrics.NewDesc(
@@ -68,7 +77,7 @@ var (
 )
 
 func init() {
-	legacyregistry.MustRegister(syncsTotal, syncDuration, isLeader, eventsDropped)
+	legacyregistry.MustRegister(syncsTotal, syncDuration, isLeader, eventsDropped, orphansRemoved)
 	// Every result is exported from the start, at zero, so that rates and
 	// alerts work before the first failure rather than on absent series.
 	for _, result := range []syncOutcome{outcomeSuccess, outcomeError, outcomeStale, outcomeInvalid, outcomeConflict} {

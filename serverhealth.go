@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -85,6 +87,12 @@ type serverHealth struct {
 	awaySince time.Time
 	nextProbe time.Time     // while away, when a worker may probe next
 	delay     time.Duration // while away, the wait after that probe
+
+	// probe asks the server whether it answers, for the held reads
+	// (holdReads); round is the probe loop they wait on, if one runs.
+	probe   func(context.Context) bool
+	probeMu sync.Mutex
+	round   *probeRound
 }
 
 // newServerHealth returns a serverHealth that considers the server up.
@@ -259,4 +267,179 @@ func (h *serverHealth) probed(seen uint64) {
 // many controllers do not probe in step.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()-0.5)*0.4*float64(d))
+}
+
+// Reads, and an API server that is away.
+//
+// The informers list and watch through client-go's reflector, which backs
+// off after each failed list or watch, from 0.8 s doubling with jitter
+// towards 30 s (up to 60 s with the jitter). A controller started while the
+// API server is away, or whose watches broke in a long outage, would so
+// resume anywhere from at once to 30 s or more after the server's return,
+// a lottery that a cluster power-cycle or a control-plane restart plays
+// every time. So the informers' requests are held instead (holdReads): a
+// read that gets no response, or 503 Service Unavailable or 504 Gateway
+// Timeout (a starting server's answer while it loads its APIs), waits for
+// the server to answer a probe, then is sent again. The reflector never
+// sees the failure and never backs off for an outage; the informers resume
+// within serverReadRetry of the server's return.
+//
+// The probe is GET serverProbePath, one of the API server's readiness
+// checks, which every client may read: a starting server answers it with a
+// failure until it has loaded the CustomResourceDefinitions, before which
+// it answers lists of custom resources with 404, which the reflector would
+// back off from. The whole of /readyz waits for more (bootstrap hooks the
+// informers do not need) and succeeds up to seconds after the server takes
+// writes and serves lists. A server without that check answers 404, which
+// counts as an answer. One probe loop serves every waiting request, one
+// probe per serverReadRetry. 429 Too Many Requests is not
+// held: it is a server shedding load, which client-go retries after the
+// server's Retry-After and the reflector's backoff then spreads, and a
+// probe would not see it.
+const (
+	// serverReadRetry is how often a held read probes the server.
+	serverReadRetry = 250 * time.Millisecond
+	// serverProbeTimeout bounds one probe: a server that accepts
+	// connections but answers nothing is away too.
+	serverProbeTimeout = 2 * time.Second
+	// serverProbePath is the readiness check the probe asks for.
+	serverProbePath = "/readyz/poststarthook/crd-informer-synced"
+)
+
+// probeRound is one run of the shared probe loop: answered is closed once
+// a probe was answered; waiters counts the reads waiting on it, and the
+// loop stops when none is left.
+type probeRound struct {
+	answered chan struct{}
+	waiters  int
+}
+
+// useProbe sets the request that tells whether the server answers: GET
+// serverProbePath through client, which must not hold its reads
+// (holdReads).
+// Without one, held reads are only paced, serverReadRetry apart.
+func (h *serverHealth) useProbe(client rest.Interface) {
+	h.probe = func(ctx context.Context) bool {
+		return serverAnswered(client.Get().AbsPath(serverProbePath).MaxRetries(0).Do(ctx).Error())
+	}
+}
+
+// serverAnswered reports whether a request's error (nil for success)
+// shows a server that handles requests: any answer but a failure of the
+// server itself. A 403 from a cluster that denies the readiness checks
+// still shows a server at work.
+func serverAnswered(err error) bool {
+	if err == nil {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false // no response at all
+	}
+	code := int(status.Status().Code)
+	return code < http.StatusInternalServerError && code != http.StatusTooManyRequests
+}
+
+// answers probes the server once, now: whether it answers and is ready.
+func (h *serverHealth) answers(ctx context.Context) bool {
+	if h.probe == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, serverProbeTimeout)
+	defer cancel()
+	return h.probe(ctx)
+}
+
+// awaitServer returns once the server has answered a probe made after
+// the call, or with ctx's error. The waiting reads share one probe loop.
+func (h *serverHealth) awaitServer(ctx context.Context) error {
+	h.probeMu.Lock()
+	r := h.round
+	if r == nil {
+		r = &probeRound{answered: make(chan struct{})}
+		h.round = r
+		go h.probeUntilAnswered(r)
+	}
+	r.waiters++
+	h.probeMu.Unlock()
+	defer func() {
+		h.probeMu.Lock()
+		r.waiters--
+		h.probeMu.Unlock()
+	}()
+	select {
+	case <-r.answered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// probeUntilAnswered probes every serverReadRetry until the server
+// answers or nobody waits any more. It says once in the log that the
+// server is away, unless the first probe finds it back already.
+func (h *serverHealth) probeUntilAnswered(r *probeRound) {
+	start := h.clock.Now()
+	failed := 0
+	for {
+		<-h.clock.After(serverReadRetry)
+		h.probeMu.Lock()
+		if r.waiters == 0 {
+			h.round = nil
+			h.probeMu.Unlock()
+			return
+		}
+		h.probeMu.Unlock()
+		if h.answers(context.Background()) {
+			h.probeMu.Lock()
+			h.round = nil
+			close(r.answered)
+			h.probeMu.Unlock()
+			if failed > 0 {
+				h.logger.Info("The API server answers again; informers resume", "after", h.clock.Since(start).Round(time.Millisecond))
+			}
+			return
+		}
+		if failed++; failed == 1 {
+			h.logger.Info("The API server does not answer; informers wait for it", "probeEvery", serverReadRetry)
+		}
+	}
+}
+
+// holdReads returns a round tripper that holds the reads of the informers'
+// clients while the server is away (see above): a GET that gets no
+// response, 503 or 504 waits for the server to answer a probe and is sent
+// again, until its context ends.
+func (h *serverHealth) holdReads(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		for {
+			resp, err := rt.RoundTrip(req)
+			if req.Method != http.MethodGet || req.Context().Err() != nil || !readUnanswered(resp, err) {
+				return resp, err
+			}
+			discard(resp)
+			if err := h.awaitServer(req.Context()); err != nil {
+				return nil, err
+			}
+		}
+	})
+}
+
+// readUnanswered reports whether a read got no response, or one that says
+// the server cannot serve it now.
+func readUnanswered(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	return resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+}
+
+// discard reads and closes the body of a response that is not returned,
+// so that its connection can be reused.
+func discard(resp *http.Response) {
+	if resp == nil || resp.Body == nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 }

@@ -18,16 +18,15 @@ import (
 )
 
 // reportInvalid reports an invalid spec. The Network's existing attachment
-// is left as it was when it still serves the range the Network holds (a
-// valid spec.cidr that no older Network claims), so that a bad edit of the
-// gateway does not cut new pods off a working network; otherwise the range
-// may go to another Network and the attachment is removed.
-func (c *Controller) reportInvalid(ctx context.Context, network *samplecrdv1.Network, invalid error) error {
+// is left as it was when it still serves the range the Network holds (see
+// holdsRange: a valid spec.cidr that its namespace may use, not reserved,
+// that no older Network claims), so that a bad edit of the gateway does not
+// cut new pods off a working network; otherwise the range may go to another
+// Network and the attachment is removed.
+func (c *Controller) reportInvalid(ctx context.Context, network *samplecrdv1.Network, invalid error, v rangeVerdict) error {
 	msg := fmt.Sprintf(MessageInvalidSpec, invalid)
-	if claim, ok := claimOf(network); ok && c.attachmentServes(network, claim.Prefix) {
-		if _, blocked := c.findBlocker(network, claim.Prefix); !blocked {
-			return c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, samplecrdv1.ReasonInvalidSpec, msg, network.Name)
-		}
+	if v.Holds && c.attachmentServes(network, v.Prefix) {
+		return c.reportProblem(ctx, network, samplecrdv1.ReasonInvalidSpec, samplecrdv1.ReasonInvalidSpec, msg, network.Name)
 	}
 	return c.reportLostRange(ctx, network, samplecrdv1.ReasonInvalidSpec, msg)
 }
@@ -37,6 +36,15 @@ func (c *Controller) reportInvalid(ctx context.Context, network *samplecrdv1.Net
 // and removes the attachment it controls: a Network never keeps a live
 // configuration for a range that another Network may now be given.
 func (c *Controller) reportLostRange(ctx context.Context, network *samplecrdv1.Network, reason, msg string) error {
+	if err := c.removeLostAttachment(ctx, network); err != nil {
+		return err
+	}
+	return c.reportProblem(ctx, network, reason, reason, msg, "")
+}
+
+// removeLostAttachment removes the attachment the Network controls, if
+// any, with a Warning Event saying why.
+func (c *Controller) removeLostAttachment(ctx context.Context, network *samplecrdv1.Network) error {
 	removed, err := c.removeAttachment(ctx, network)
 	if err != nil {
 		return err
@@ -44,7 +52,7 @@ func (c *Controller) reportLostRange(ctx context.Context, network *samplecrdv1.N
 	if removed {
 		c.recorder.Eventf(network, corev1.EventTypeWarning, AttachmentRemoved, MessageAttachmentRemoved, network.Name)
 	}
-	return c.reportProblem(ctx, network, reason, reason, msg, "")
+	return nil
 }
 
 // reportProblem records a permanent problem as Ready=False with the given

@@ -16,7 +16,8 @@
 #
 # The workload image needs a static busybox: BUSYBOX (default /bin/busybox,
 # from Debian's busybox-static package). GOOS/GOARCH pick the images'
-# platform, as for go build. Nothing is printed unless something fails. An
+# platform, as for go build; for another architecture than the machine's,
+# BUSYBOX must name a busybox built for it. Nothing is printed unless something fails. An
 # image whose bytes did not change is not rewritten (its tarball keeps its
 # modification time); the Go build cache makes a rebuild take seconds.
 set -euo pipefail
@@ -40,6 +41,7 @@ for image in "${images[@]}"; do
 done
 
 IMG=${IMG:-localhost/network-controller:dev}
+busybox_given=${BUSYBOX:+yes}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 # The applets the tests run in the workload pods: a shell, addresses and
 # routes (ip, ifconfig, route), reachability (ping, nc, wget), and the
@@ -70,6 +72,11 @@ for image in "${images[@]}"; do
         if [[ ! -x $BUSYBOX ]]; then
             echo "hack/images.sh: the workload image needs a static busybox at $BUSYBOX;" \
                 "install it with: apt-get install busybox-static (or set BUSYBOX)" >&2
+            exit 1
+        fi
+        # The machine's busybox runs on the machine's architecture only.
+        if [[ -z $busybox_given && $goarch != "$(go env GOHOSTARCH)" ]]; then
+            echo "hack/images.sh: the workload image for $goarch needs a static busybox for $goarch: set BUSYBOX" >&2
             exit 1
         fi
         # A dynamic one (Debian's busybox package) would find no libc in

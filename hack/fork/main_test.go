@@ -38,6 +38,19 @@ func forkArgs(dir string, extra ...string) []string {
 		"-module", widget.Module, "-group", widget.Group, "-version", widget.Version, "-kind", widget.Kind, "-name", widget.Name}, extra...)
 }
 
+// commitForeignGo returns a preparation that commits foreign.go, holding
+// decl at line 3.
+func commitForeignGo(decl string) func(t *testing.T, dir string) {
+	return func(t *testing.T, dir string) {
+		src := "package main\n\n" + decl + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "foreign.go"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git(t, dir, "add", "foreign.go")
+		git(t, dir, "-c", "user.name=fork test", "-c", "user.email=fork@test.invalid", "commit", "-q", "-m", "foreign")
+	}
+}
+
 // TestRefusalsChangeNothing: bad input, a dirty tree, a name the code
 // already uses for something else: exit status 2, a message that says what
 // is wrong, and the tree as it was.
@@ -65,22 +78,10 @@ func TestRefusalsChangeNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, args: forkArgs(repo), wantErr: `uncommitted change(s), e.g. "?? notes.txt"`},
-		{name: "a group the code uses as another group", prepare: func(t *testing.T, dir string) {
-			src := "package main\n\nconst foreignOwner = \"widgets.example.org/v1\"\n"
-			if err := os.WriteFile(filepath.Join(dir, "foreign.go"), []byte(src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			git(t, dir, "add", "foreign.go")
-			git(t, dir, "-c", "user.name=fork test", "-c", "user.email=fork@test.invalid", "commit", "-q", "-m", "foreign")
-		}, args: forkArgs(repo), wantErr: `foreign.go:3: const foreignOwner = "widgets.example.org/v1"`},
-		{name: "a domain under the new group the code uses for something else", prepare: func(t *testing.T, dir string) {
-			src := "package main\n\nconst foreignLabel = \"bench.widgets.example.org/run\"\n"
-			if err := os.WriteFile(filepath.Join(dir, "foreign.go"), []byte(src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			git(t, dir, "add", "foreign.go")
-			git(t, dir, "-c", "user.name=fork test", "-c", "user.email=fork@test.invalid", "commit", "-q", "-m", "foreign")
-		}, args: forkArgs(repo), wantErr: `foreign.go:3: const foreignLabel = "bench.widgets.example.org/run"`},
+		{name: "a group the code uses as another group", prepare: commitForeignGo(`const foreignOwner = "widgets.example.org/v1"`),
+			args: forkArgs(repo), wantErr: `foreign.go:3: const foreignOwner = "widgets.example.org/v1"`},
+		{name: "a domain under the new group the code uses for something else", prepare: commitForeignGo(`const foreignLabel = "bench.widgets.example.org/run"`),
+			args: forkArgs(repo), wantErr: `foreign.go:3: const foreignLabel = "bench.widgets.example.org/run"`},
 		{name: "not a git work tree", args: forkArgs(t.TempDir()), wantErr: "is not in a git work tree"},
 	}
 	for _, tc := range tests {

@@ -41,24 +41,11 @@ func readArchive(t *testing.T, b []byte) archive {
 	t.Helper()
 	var a archive
 	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("outer tar: %v", err)
-		}
-		checkHeader(t, hdr)
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.names = append(a.names, hdr.Name)
-		files[hdr.Name] = data
-		if hex, ok := strings.CutPrefix(hdr.Name, "blobs/sha256/"); ok && hex != sha256Of(data) {
-			t.Errorf("%s holds bytes whose sha256 is %s", hdr.Name, sha256Of(data))
+	for _, m := range readTar(t, "outer tar", b) {
+		a.names = append(a.names, m.hdr.Name)
+		files[m.hdr.Name] = m.data
+		if hex, ok := strings.CutPrefix(m.hdr.Name, "blobs/sha256/"); ok && hex != sha256Of(m.data) {
+			t.Errorf("%s holds bytes whose sha256 is %s", m.hdr.Name, sha256Of(m.data))
 		}
 	}
 	if err := json.Unmarshal(files["manifest.json"], &a.manifest); err != nil {
@@ -82,20 +69,39 @@ func readArchive(t *testing.T, b []byte) archive {
 	if want := []string{"sha256:" + sha256Of(layer)}; !reflect.DeepEqual(a.config.RootFS.DiffIDs, want) || a.config.RootFS.Type != "layers" {
 		t.Errorf("rootfs = %+v, want layers %v", a.config.RootFS, want)
 	}
-	lr := tar.NewReader(bytes.NewReader(layer))
-	for {
-		hdr, err := lr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("layer tar: %v", err)
-		}
-		checkHeader(t, hdr)
-		data, _ := io.ReadAll(lr)
-		a.layer = append(a.layer, layerEntry{hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Linkname, string(data)})
+	for _, m := range readTar(t, "layer", layer) {
+		a.layer = append(a.layer, layerEntry{m.hdr.Name, m.hdr.Typeflag, m.hdr.Mode, m.hdr.Linkname, string(m.data)})
 	}
 	return a
+}
+
+// member is one member of a tar archive.
+type member struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// readTar returns the members of the tar archive b, each checked with
+// checkHeader.
+func readTar(t *testing.T, what string, b []byte) []member {
+	t.Helper()
+	var members []member
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return members
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		checkHeader(t, hdr)
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", what, hdr.Name, err)
+		}
+		members = append(members, member{hdr, data})
+	}
 }
 
 // checkHeader checks what makes a member reproducible and anonymous.
@@ -159,7 +165,7 @@ func TestWriteMakesAnImportableDockerArchive(t *testing.T) {
 		},
 	}, {
 		name: "the controller: user, env, workdir, a non-executable file defaults to 0644",
-		img: Image{Name: "example.com:5000/team/network-controller:v1.2.3", OS: "linux", Arch: "arm", Variant: "v7",
+		img: Image{Name: "registry.example:5000/team/network-controller:v1.2.3", OS: "linux", Arch: "arm", Variant: "v7",
 			User: "65532:65532", Env: []string{"A=1", "B=x=y"}, WorkingDir: "/",
 			Entrypoint: []string{"/network-controller", "--leader-elect"},
 			Files:      []File{{Src: bin, Dst: "/network-controller"}, {Src: text, Dst: "/etc/passwd"}}},

@@ -16,9 +16,10 @@
 // layout, because every tool a user would load it with reads it as it
 // is: containerd's `ctr images import` (1.6 included), `docker load` of
 // any version, `podman load`, `kind load image-archive`, `minikube image
-// load`. containerd 1.6's ctr keeps an OCI layout's image names only
-// under a --base-name prefix, and docker load reads OCI layouts only since
-// Docker 25.
+// load`. An OCI layout would not do as well: ctr 1.6 takes its standard
+// ref-name annotation as a tag to put under --base-name (a full name needs
+// containerd's own annotation), and docker load before Docker 25 does not
+// read it at all.
 //
 // The output is deterministic: fixed times, entries in path order, files
 // owned by 0:0 in the layer, so the same inputs give the same digests.

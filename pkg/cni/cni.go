@@ -45,6 +45,25 @@ const CNIVersion = "1.0.0"
 // the terminating NUL byte.
 const maxIfName = 15
 
+// The rendered network name must fit every file name the plugins and the
+// runtimes make of it, and Linux refuses file names over nameMax bytes
+// (NAME_MAX) with "file name too long". host-local keeps its allocations in
+// a directory named after the network (dataDir/<name>), and libcni, in the
+// runtime and in Multus, caches each ADD's result in a file named
+// "<name>-<container ID>-<interface>" (results/ under its cache
+// directory). Container IDs are 64 hex digits from containerd and CRI-O,
+// and an interface name is at most maxIfName bytes, so the cache file is
+// the longest: MaxConfListName is what it leaves for the name.
+// (whereabouts names nothing after the list's name: it uses network_name,
+// see NetworkName; bridge uses it only to masquerade, which the attachment
+// turns off; macvlan not at all.)
+const (
+	nameMax        = 255
+	maxContainerID = 64
+	// MaxConfListName is the longest CNI network name RenderNetwork writes.
+	MaxConfListName = nameMax - len("-") - maxContainerID - len("-") - maxIfName
+)
+
 // bridgePrefix marks bridges created for Networks so that an administrator can
 // tell them from other interfaces on the node.
 const bridgePrefix = "cni"
@@ -174,16 +193,14 @@ func Render(namespace, name string, subnet netip.Prefix, gateway netip.Addr) ([]
 // RenderNetwork returns the CNI configuration list for n, as two-space
 // indented JSON with a trailing newline.
 //
-// The list's name is namespace + "_" + name: an underscore cannot occur in
-// Kubernetes names, so distinct Networks get distinct names, and CNI allows
-// it in network names. The input is checked even though callers normally
-// pass what pkg/netspec accepted, because a bad value here would only
-// surface later as a pod that cannot start on some node.
+// The list's name is ConfListName's. The input is checked even though
+// callers normally pass what pkg/netspec accepted, because a bad value here
+// would only surface later as a pod that cannot start on some node.
 func RenderNetwork(n Network) ([]byte, error) {
 	if err := check(n); err != nil {
 		return nil, err
 	}
-	conf := confList{CNIVersion: CNIVersion, Name: n.Namespace + "_" + n.Name}
+	conf := confList{CNIVersion: CNIVersion, Name: ConfListName(n.Namespace, n.Name)}
 	switch n.mode() {
 	case samplecrdv1.NetworkModeBridge:
 		conf.Plugins = []any{bridgeConfig{
@@ -235,6 +252,30 @@ func hostLocalRanges(n Network) []ipamRange {
 		out = append(out, ipamRange{Subnet: n.Subnet.String(), RangeStart: r.First.String(), RangeEnd: r.Last.String(), Gateway: gw})
 	}
 	return out
+}
+
+// ConfListName returns the CNI network name (the configuration list's
+// "name") of the Network namespace/name: namespace + "_" + name. An
+// underscore cannot occur in Kubernetes names, so distinct Networks get
+// distinct names, and CNI allows it in network names.
+//
+// Kubernetes names make that up to 63 + 1 + 253 bytes, more than the files
+// named after it can hold (see MaxConfListName). A longer one is cut to its
+// first MaxConfListName-13 bytes, followed by "_" and the 12 hex digits of
+// the Network's bridge (BridgeName): still readable, the same on every
+// controller, and shared by two Networks only if their bridges are too (48
+// bits of SHA-256). It can never equal a name that was not cut: the part
+// kept always holds the whole namespace (at most 63 bytes) and its
+// underscore, so it has two underscores where an uncut name has one. Names
+// that fit are left as they are, so no Network that rendered before
+// changes its name (or host-local's directory) now.
+func ConfListName(namespace, name string) string {
+	full := namespace + "_" + name
+	if len(full) <= MaxConfListName {
+		return full
+	}
+	suffix := "_" + digest(namespace, name)
+	return full[:MaxConfListName-len(suffix)] + suffix
 }
 
 // BridgeName returns the Linux bridge interface name for the Network

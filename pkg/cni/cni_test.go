@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	cniutils "github.com/containernetworking/cni/pkg/utils"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
@@ -278,6 +281,85 @@ func TestBridgeName(t *testing.T) {
 	}
 }
 
+// ConfListName is namespace_name whenever that fits the files the plugins
+// and libcni name after it, so every Network that rendered before keeps
+// its name; a longer one is cut and marked with the Network's hash,
+// keeping the longest Kubernetes names distinct, valid and short enough.
+func TestConfListName(t *testing.T) {
+	ns63 := strings.Repeat("n", 63)
+	tests := []struct {
+		name            string
+		namespace, net  string
+		want            string // "" for a cut name, checked by its shape
+		wantLen         int
+		sameAsNamespace string // another Network's namespace/name that must render differently
+		sameAsName      string
+	}{
+		{name: "a short name is namespace_name", namespace: "default", net: "blue", want: "default_blue", wantLen: 12},
+		{name: "one byte below the limit is kept", namespace: ns63, net: strings.Repeat("x", MaxConfListName-65), want: ns63 + "_" + strings.Repeat("x", MaxConfListName-65), wantLen: MaxConfListName - 1},
+		{name: "exactly at the limit is kept", namespace: ns63, net: strings.Repeat("x", MaxConfListName-64), want: ns63 + "_" + strings.Repeat("x", MaxConfListName-64), wantLen: MaxConfListName},
+		{name: "one byte over the limit is cut", namespace: ns63, net: strings.Repeat("x", MaxConfListName-63), wantLen: MaxConfListName,
+			sameAsNamespace: ns63, sameAsName: strings.Repeat("x", MaxConfListName-64)},
+		{name: "the longest namespace and name are cut", namespace: ns63, net: strings.Repeat("x", 253), wantLen: MaxConfListName},
+		{name: "two longest names that differ only in their last byte stay distinct", namespace: ns63, net: strings.Repeat("x", 252) + "a", wantLen: MaxConfListName,
+			sameAsNamespace: ns63, sameAsName: strings.Repeat("x", 252) + "b"},
+		{name: "moving the boundary between namespace and name of long names keeps them distinct", namespace: "ab", net: strings.Repeat("c", 253), wantLen: MaxConfListName,
+			sameAsNamespace: "a", sameAsName: "b" + strings.Repeat("c", 253)[:252]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ConfListName(tt.namespace, tt.net)
+			if got != ConfListName(tt.namespace, tt.net) {
+				t.Fatal("not deterministic")
+			}
+			if len(got) != tt.wantLen {
+				t.Errorf("ConfListName is %d bytes, want %d: %s", len(got), tt.wantLen, got)
+			}
+			if err := cniutils.ValidateNetworkName(got); err != nil {
+				t.Errorf("CNI refuses the network name %q: %v", got, err)
+			}
+			full := tt.namespace + "_" + tt.net
+			if tt.want != "" {
+				if got != tt.want {
+					t.Errorf("ConfListName = %q, want %q", got, tt.want)
+				}
+			} else {
+				// Recognisable: the start of namespace_name, then the
+				// Network's bridge hash after a second underscore, which
+				// no uncut name has.
+				suffix := "_" + strings.TrimPrefix(BridgeName(tt.namespace, tt.net), bridgePrefix)
+				if !strings.HasSuffix(got, suffix) || !strings.HasPrefix(full, strings.TrimSuffix(got, suffix)) {
+					t.Errorf("cut name %q is not a prefix of %q followed by %q", got, full, suffix)
+				}
+				if strings.Count(got, "_") != 2 {
+					t.Errorf("cut name %q has %d underscores, want 2 so that no uncut name can equal it", got, strings.Count(got, "_"))
+				}
+			}
+			if tt.sameAsName != "" {
+				if other := ConfListName(tt.sameAsNamespace, tt.sameAsName); other == got {
+					t.Errorf("%s/%s and %s/%s both render %q", tt.namespace, tt.net, tt.sameAsNamespace, tt.sameAsName, got)
+				}
+			}
+			checkFilesFit(t, got)
+		})
+	}
+}
+
+// checkFilesFit makes, in a temporary directory, the longest files named
+// after network: host-local's directory and libcni's cached result for a
+// 64-digit container ID on a 15-byte interface.
+func checkFilesFit(t *testing.T, network string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, network), 0o700); err != nil {
+		t.Errorf("host-local's directory: %v", err)
+	}
+	cached := network + "-" + strings.Repeat("f", 64) + "-" + strings.Repeat("i", 15)
+	if err := os.WriteFile(filepath.Join(dir, cached), nil, 0o600); err != nil {
+		t.Errorf("libcni's cached result: %v", err)
+	}
+}
+
 // whereabouts makes object names of network_name: an IPPool is named
 // network_name-range (':' and '/' turned into '-'), a reservation
 // network_name-address. Both must be valid Kubernetes names, for the
@@ -354,7 +436,7 @@ func checkRoundTrip(t *testing.T, out []byte, n Network) {
 	if err := json.Unmarshal(out, &c); err != nil {
 		t.Fatalf("unmarshal: %v", err)
 	}
-	if c.CNIVersion != CNIVersion || len(c.Plugins) != 1 || c.Name != n.Namespace+"_"+n.Name {
+	if c.CNIVersion != CNIVersion || len(c.Plugins) != 1 || c.Name != ConfListName(n.Namespace, n.Name) {
 		t.Fatalf("unexpected shape: %+v", c)
 	}
 	pl := c.Plugins[0]
@@ -419,6 +501,8 @@ func TestRenderRoundTrip(t *testing.T) {
 		network("ns", "net", macvlan, "198.18.0.0/28", "198.18.0.14", "uplink.42", 9000, "198.18.0.0/30", "198.18.0.8/31"),
 		network("ns", "net", macvlan, "fd00::/120", "fd00::1", "eth1", 1500, "fd00::80/121"),
 		network("ns", "net", macvlan, "fd00::/126", "fd00::2", "eth1", 65535),
+		network(strings.Repeat("n", 63), strings.Repeat("x", 253), bridge, "198.18.0.0/24", "198.18.0.1", "", 0),
+		network(strings.Repeat("n", 63), strings.Repeat("x", 253), macvlan, "198.18.0.0/24", "198.18.0.1", "eth1", 0),
 	} {
 		t.Run(string(n.mode())+" "+n.Subnet.String(), func(t *testing.T) {
 			out, err := RenderNetwork(n)

@@ -26,9 +26,12 @@ import (
 // "10.20.0.0/16, fd00:20::/48". A Network's spec.cidr must lie inside one.
 const AllowedCIDRsAnnotation = "networks.samplecrd.k8s.io/allowed-cidrs"
 
-// MaxAllowanceSize bounds the annotation: evaluating a long list costs the
-// API server CPU on every Network write, so a longer one is refused
-// outright (measured: 0.6 s per write at 6,000 entries).
+// MaxAllowanceSize bounds the annotation, in bytes: evaluating a long list
+// costs the API server CPU on every Network write, so a longer one is
+// refused outright (measured: 0.6 s per write at 6,000 entries). The policy
+// counts bytes too (size(bytes(...)): CEL's size() of a string counts
+// characters), or a value padded with multi-byte spaces would be admitted
+// there and refused here.
 const MaxAllowanceSize = 4096
 
 // Reasons a Network is not permitted. They pick the message; the messages
@@ -83,7 +86,8 @@ func refuse(reason, msg string) Verdict {
 }
 
 // ParseAllowance parses the annotation's value: CIDRs separated by commas,
-// with optional spaces. Every entry must be a CIDR as the CEL isCIDR
+// with optional whitespace around them, Unicode's (strings.TrimSpace, which
+// is also what the policy's CEL trim() runs). Every entry must be a CIDR as the CEL isCIDR
 // accepts it (host bits may be set; IPv4-mapped IPv6 and zones are not
 // CIDRs there); an empty value, an empty entry or a value longer than
 // MaxAllowanceSize is an error.

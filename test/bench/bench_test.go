@@ -15,6 +15,10 @@
 //   - the outage (BenchmarkOutage): the API server stopped for 10 s, 3 s
 //     into a burst, and the rate at which the backlog drains once it is
 //     back, against the same burst without the fault;
+//   - the outage at the start (BenchmarkOutageAtStart): the controller
+//     started while the API server is away, which comes back 20 s later;
+//     how soon the controller works once it is back, and the drain rate
+//     from then on against the same burst without the fault;
 //   - the footprint (BenchmarkFootprint, BenchmarkFootprintLarge): resident
 //     memory idle and at peak, CPU per Network, start-to-synced time and
 //     writes after a restart, with -scale (and -large-scale) Networks, and
@@ -55,6 +59,10 @@ var (
 	// outageAfter and outageFor place the API server's outage in the burst.
 	outageAfter = flag.Duration("outage-after", 3*time.Second, "how long after the controller starts the API server is stopped")
 	outageFor   = flag.Duration("outage", 10*time.Second, "how long the API server stays stopped")
+	// outageAtStart is how long the API server stays away once the
+	// controller has started without it: long enough for the informers'
+	// retries to back off several seconds.
+	outageAtStart = flag.Duration("outage-at-start", 20*time.Second, "how long the API server stays stopped after the controller started without it")
 	// scale is how many other Ready Networks the cluster holds during the
 	// bursts and how many the footprint is measured with.
 	scale = flag.Int("scale", 10000, "Ready Networks in the cluster during the bursts; the footprint is measured with this many")

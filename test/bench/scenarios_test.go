@@ -10,7 +10,7 @@ import (
 
 // The benchmarks run in this order, each -count times: the fixed cost
 // with no Networks, the footprint with -scale (which leaves -scale Ready
-// Networks in the cluster), the bursts and the outage among them, and the
+// Networks in the cluster), the bursts and the outages among them, and the
 // opt-in large footprint last.
 
 // idleWait is how long a controller is left alone before its resident
@@ -233,9 +233,9 @@ func BenchmarkOutage(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		readyPopulation(b, *scale)
-		clean := outageRun(b, "no-fault", false, runController)
-		faulty := outageRun(b, "outage", true, runController)
-		ceiling := outageRun(b, "ceiling-outage", true, runCeiling)
+		clean := outageRun(b, "no-fault", outagePlan{}, runController)
+		faulty := outageRun(b, "outage", outagePlan{fault: true}, runController)
+		ceiling := outageRun(b, "ceiling-outage", outagePlan{fault: true}, runCeiling)
 		b.ReportMetric(clean.rate, "no-fault-networks/s")
 		b.ReportMetric(clean.drain, "no-fault-drain-networks/s")
 		b.ReportMetric(clean.median.Seconds(), "no-fault-p50-s")
@@ -245,6 +245,32 @@ func BenchmarkOutage(b *testing.B) {
 		b.ReportMetric(100*faulty.drain/ceiling.drain, "drain-%-of-ceiling")
 		b.ReportMetric(faulty.median.Seconds(), "p50-s")
 		b.ReportMetric(faulty.left, "backlog-when-back")
+		b.ReportMetric(faulty.back.Seconds(), "s-server-down")
+		b.ReportMetric(faulty.tail.Seconds(), "s-back-to-last-ready")
+		b.ReportMetric(clean.tail.Seconds(), "no-fault-s-to-last-ready")
+	}
+}
+
+// BenchmarkOutageAtStart runs, per iteration and with -scale other Ready
+// Networks in the cluster, a burst of -outage-burst Networks that exist
+// before the controller starts, once as it is and once with the API
+// server killed just before the controller starts and started again
+// -outage-at-start later: a cluster power-cycle or a control-plane restart
+// starts the controller this way. Meanwhile the informers' retries back
+// off; what counts is how soon after the server's return the controller
+// works (the first Network Ready) and the rate at which the burst drains
+// from then on, against the rate from the start without the fault.
+func BenchmarkOutageAtStart(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		readyPopulation(b, *scale)
+		clean := outageRun(b, "no-fault-at-start", outagePlan{atStart: true}, runController)
+		faulty := outageRun(b, "outage-at-start", outagePlan{atStart: true, fault: true}, runController)
+		b.ReportMetric(clean.drain, "no-fault-drain-networks/s")
+		b.ReportMetric(faulty.drain, "drain-networks/s")
+		b.ReportMetric(100*faulty.drain/clean.drain, "drain-%-of-no-fault")
+		b.ReportMetric(clean.first.Seconds(), "no-fault-s-to-first-ready")
+		b.ReportMetric(faulty.first.Seconds(), "s-back-to-first-ready")
 		b.ReportMetric(faulty.back.Seconds(), "s-server-down")
 		b.ReportMetric(faulty.tail.Seconds(), "s-back-to-last-ready")
 		b.ReportMetric(clean.tail.Seconds(), "no-fault-s-to-last-ready")
@@ -261,6 +287,7 @@ type outageResult struct {
 	// which client-go obeys): tail is how long those took.
 	drain  float64
 	tail   time.Duration // from the server's return to the last Ready
+	first  time.Duration // from the server's return to the first Ready
 	median time.Duration // from the start to Ready, the median
 	left   float64       // Networks not Ready when the server was back
 	back   time.Duration // how long the server was unreachable
@@ -304,28 +331,50 @@ func runCeiling(b *testing.B, backlog []*samplecrdv1.Network) (time.Time, func()
 // ceilingRetry is how soon the ceiling's writers try a failed write again.
 const ceilingRetry = 100 * time.Millisecond
 
-// outageRun runs a backlog with run and, with fault, kills the API server
-// -outage-after the start and starts it again -outage later. The Networks
-// are dated by the revisions of their Ready writes (revisionClock), the
-// same way with and without the fault.
-func outageRun(b *testing.B, kind string, fault bool, run runner) outageResult {
+// outagePlan says where a run's outage is, if it has one.
+type outagePlan struct {
+	// fault kills the API server and starts it again; without it the run
+	// is measured from where the outage would have ended.
+	fault bool
+	// atStart kills it just before the start, for -outage-at-start;
+	// otherwise -outage-after the start, for -outage.
+	atStart bool
+}
+
+// outageRun runs a backlog with run and, with a fault, kills the API
+// server where plan says and starts it again. The Networks are dated by
+// the revisions of their Ready writes (revisionClock), the same way with
+// and without the fault.
+func outageRun(b *testing.B, kind string, plan outagePlan, run runner) outageResult {
 	clock := startRevisionClock(b)
 	defer clock.stop()
 	set := newSet(b, nextRun(kind), *outageSize, burstPool)
 	defer set.cleanUp(b)
 	backlog := set.create(b, 0, nil)
 	w := watchReady(b, set.run, set.namespaces, set.n)
-	started, stop := run(b, backlog)
-	// Without the fault, the drain is measured from when the server would
-	// have gone away: the part of the burst the outage would have hit.
-	from := started.Add(*outageAfter)
-	var marks map[string]time.Time
 	var down time.Time
-	if fault {
-		time.Sleep(time.Until(from))
+	length := *outageFor
+	if plan.fault && plan.atStart {
+		length = *outageAtStart
 		down = time.Now()
 		killAPIServer(b)
-		time.Sleep(time.Until(down.Add(*outageFor)))
+	}
+	started, stop := run(b, backlog)
+	// Without the fault, the drain is measured from when the server would
+	// have come back: the part of the burst the outage would have hit
+	// (all of it, for an outage at the start).
+	from := started.Add(*outageAfter)
+	if plan.atStart {
+		from = started
+	}
+	var marks map[string]time.Time
+	if plan.fault {
+		if !plan.atStart {
+			time.Sleep(time.Until(from))
+			down = time.Now()
+			killAPIServer(b)
+		}
+		time.Sleep(time.Until(down.Add(length)))
 		if err := plane.ControlPlane.APIServer.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -352,8 +401,9 @@ func outageRun(b *testing.B, kind string, fault bool, run runner) outageResult {
 	}
 	if counted > 0 {
 		r.drain = float64(counted) / ready[done+counted-1].Sub(from).Seconds()
+		r.first = ready[done].Sub(from)
 	}
-	if fault {
+	if plan.fault {
 		r.back = from.Sub(down)
 	}
 	return r

@@ -3,6 +3,7 @@ package cnisim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ func (n *Node) NewPod(ctx context.Context, name string) (*Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pod{Namespace: nsx, PodName: name, ContainerID: n.footprint.Prefix + name, node: n}
+	p := &Pod{Namespace: nsx, PodName: name, ContainerID: containerID(n.footprint.Prefix + name), node: n}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -166,6 +167,19 @@ func (n *Node) NewPod(ctx context.Context, name string) (*Pod, error) {
 		return nil, errors.Join(err, p.Delete(ctx))
 	}
 	return p, nil
+}
+
+// containerIDLen is the length of the sandbox IDs containerd and CRI-O
+// give the plugins: 64 hex digits. libcni names its cached results after
+// the ID, so a shorter one would hide a network name too long for them.
+const containerIDLen = 64
+
+// containerID returns the sandbox ID of the pod whose namespace is named
+// name (at most 53 bytes, see podName): name, which keeps it readable in
+// the plugins' files, then the hex digits of its hash up to containerIDLen.
+func containerID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return name + "-" + hex.EncodeToString(sum[:])[:containerIDLen-len(name)-1]
 }
 
 // disableDAD turns IPv6 duplicate address detection off for interfaces

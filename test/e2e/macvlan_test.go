@@ -39,23 +39,28 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 	pluginsDir := cnisim.PluginsDirForTest(t)
 	installWhereaboutsCRDs(t, c, pluginsDir)
 	ns, ipam := "span", "span-whereabouts"
+	// The longest namespace and name Kubernetes accepts render a network
+	// name that pkg/cni cuts to fit libcni's cache files on the nodes.
+	longNS, longName := "span-"+strings.Repeat("n", 58), "span-"+strings.Repeat("x", 248)
 	c.newNamespace(t, ns)
+	c.newNamespace(t, longNS)
 	newIPAMNamespace(t, c, ipam)
 	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 
 	for _, tc := range []struct {
-		family, name, cidr, gateway string
-		exclude                     []string
+		family, ns, name, cidr, gateway string
+		exclude                         []string
 	}{
 		// A /29 with its first half excluded and the gateway in the
 		// second: pods can only get .5 and .6, so an allocator that
 		// ignored either would show.
-		{"IPv4", "span", "198.18.14.0/29", "198.18.14.4", []string{"198.18.14.0/30"}},
-		{"IPv6", "span6", "fd00:14::/125", "fd00:14::1", []string{"fd00:14::/126", "fd00:14::6/128"}},
+		{"IPv4", ns, "span", "198.18.14.0/29", "198.18.14.4", []string{"198.18.14.0/30"}},
+		{"IPv6", ns, "span6", "fd00:14::/125", "fd00:14::1", []string{"fd00:14::/126", "fd00:14::6/128"}},
+		{"IPv4 with the longest namespace and name", longNS, longName, "198.18.16.0/29", "198.18.16.1", nil},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
 			subnet := netip.MustParsePrefix(tc.cidr)
-			conf := createMacvlanNetwork(t, c, ns, tc.name, tc.cidr, tc.gateway, tc.exclude, 0)
+			conf := createMacvlanNetwork(t, c, tc.ns, tc.name, tc.cidr, tc.gateway, tc.exclude, 0)
 			sw := cnisim.NewSwitchForTest(t)
 			nodes := [2]*cnisim.Node{cnisim.NewForTest(t), cnisim.NewForTest(t)}
 			for _, n := range nodes {
@@ -74,7 +79,7 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 				Switch: sw, Nodes: nodes, Uplink: uplink, Conf: conf,
 				Subnet: subnet, Gateway: netip.MustParseAddr(tc.gateway), Exclude: exclude,
 				Allocations: func(ctx context.Context) ([]netip.Addr, error) {
-					return ipPoolAllocations(c, ipam, cni.NetworkName(ns, tc.name), subnet)
+					return ipPoolAllocations(c, ipam, cni.NetworkName(tc.ns, tc.name), subnet)
 				},
 			})
 		})

@@ -3,10 +3,12 @@ package images
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -69,7 +71,7 @@ func TestImagesImportAndRunInContainerd(t *testing.T) {
 	t.Run("pause runs until SIGTERM, then exits 0", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		run := c.command(ctx, c.runArgs(builtImages["pause.tar"], "pause", nil)...)
+		run := c.command(ctx, c.runArgs(builtImages["pause.tar"], "pause", []string{"--rm"})...)
 		var output bytes.Buffer
 		run.Stdout, run.Stderr = &output, &output
 		if err := run.Start(); err != nil {
@@ -79,10 +81,17 @@ func TestImagesImportAndRunInContainerd(t *testing.T) {
 		go func() { done <- run.Wait() }()
 		running := false
 		for deadline := time.Now().Add(20 * time.Second); !running && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			select {
+			case err := <-done:
+				t.Fatalf("pause ended before it was seen running: %v\n%s", err, output.String())
+			default:
+			}
 			out, _ := c.ctr(ctx, "tasks", "ls")
 			running = strings.Contains(out, "RUNNING") && strings.Contains(out, "pause")
 		}
 		if !running {
+			_ = run.Process.Kill()
+			<-done
 			t.Fatalf("the pause task is not running after 20 s:\n%s", output.String())
 		}
 		if _, err := os.Stat(c.shimSocket("pause")); err != nil {
@@ -112,11 +121,9 @@ func TestImagesImportAndRunInContainerd(t *testing.T) {
 		if err == nil || !strings.Contains(out, "unable to load in-cluster configuration") {
 			t.Errorf("the controller's entrypoint: %v, output %q, want it to fail for want of a cluster", err, out)
 		}
-		// The image has no shell: borrow the host's static busybox.
-		busybox, err := exec.LookPath("busybox")
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The image has no shell: borrow the static busybox that went
+		// into the workload image.
+		busybox := cmp.Or(os.Getenv("BUSYBOX"), "/bin/busybox")
 		mount := []string{"--mount", "type=bind,src=" + busybox + ",dst=/busybox,options=rbind:ro"}
 		out, err = c.run(t.Context(), builtImages["controller.tar"], "controller-user", mount, "/busybox", "sh", "-c",
 			"/busybox id -u; /busybox id -g; /busybox ls -l /network-controller")
@@ -124,6 +131,65 @@ func TestImagesImportAndRunInContainerd(t *testing.T) {
 			t.Errorf("in the controller's image: %v, output %q, want uid and gid 65532 and /network-controller 0755", err, out)
 		}
 	})
+}
+
+// dieEnv, set to pause.tar's path, makes TestCleanupWhenTheTestDies the
+// test that dies: it starts containerd and a pause container, prints its
+// containerd's state as JSON and kills itself with SIGKILL.
+const dieEnv = "NC_IMAGES_DIE_WITH"
+
+// TestCleanupWhenTheTestDies runs a test that dies with containerd, a shim,
+// a container, its rootfs mount and its cgroup in place, and checks that its
+// watchdog leaves nothing of them behind.
+func TestCleanupWhenTheTestDies(t *testing.T) {
+	if tar := os.Getenv(dieEnv); tar != "" {
+		c := startContainerd(t)
+		if out, err := c.ctr(t.Context(), "images", "import", tar); err != nil {
+			t.Fatalf("ctr images import: %v\n%s", err, out)
+		}
+		if out, err := c.ctr(t.Context(), c.runArgs(builtImages["pause.tar"], "pause", []string{"--detach", "--null-io"})...); err != nil {
+			t.Fatalf("ctr run: %v\n%s", err, out)
+		}
+		mounted, _ := os.ReadFile("/proc/self/mounts")
+		if _, err := os.Stat(c.shimSocket("pause")); err != nil || !bytes.Contains(mounted, []byte(c.dir+"/")) {
+			t.Fatalf("the pause container has no shim socket (%v) or no mount under %s", err, c.dir)
+		}
+		state, _ := json.Marshal(dyingState{Dir: c.dir, Sock: c.sock, Cgroup: c.cgroup, Rmdirs: c.rmdirs})
+		fmt.Printf("%s\n", state)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // never reached
+	}
+	RequireRoot(t, "containerd", "ctr", "runc", "containerd-shim-runc-v2")
+	dir := t.TempDir()
+	if out, err := exec.CommandContext(t.Context(), "../../hack/images.sh", dir, "pause").CombinedOutput(); err != nil {
+		t.Fatalf("hack/images.sh: %v\n%s", err, out)
+	}
+	child := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCleanupWhenTheTestDies$", "-test.count=1")
+	child.Env = append(os.Environ(), dieEnv+"="+filepath.Join(dir, "pause.tar"))
+	out, err := child.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the dying test ended with %v, want SIGKILL:\n%s", err, out)
+	}
+	var state dyingState
+	if err := json.Unmarshal(bytes.TrimSpace(out), &state); err != nil || state.Dir == "" {
+		t.Fatalf("the dying test's state %q: %v", out, err)
+	}
+	c := &containerd{dir: state.Dir, sock: state.Sock, cgroup: state.Cgroup, rmdirs: state.Rmdirs}
+	start := time.Now()
+	for c.leftovers() != nil && time.Since(start) < 30*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := c.leftovers(); err != nil {
+		t.Fatalf("30 s after the test died, left behind: %v", err)
+	}
+	t.Logf("the watchdog had removed everything %v after the test died", time.Since(start).Round(time.Millisecond))
+}
+
+// dyingState is what the dying test tells about its containerd.
+type dyingState struct {
+	Dir, Sock, Cgroup string
+	Rmdirs            []string
 }
 
 // buildImages runs hack/images.sh into a temporary directory and checks
@@ -175,8 +241,9 @@ type containerd struct {
 // watchdogScript waits for its standard input, a pipe whose only writer is
 // the test process, to reach end of file: when the test closes it after
 // stopping containerd, or when the kernel closes it because the test died,
-// however it died. Then it kills, by the process IDs in the pid files,
-// whatever of containerd and its containers is still running, unmounts
+// however it died. Then it kills, by the process IDs in the pid files, in
+// the containers' cgroups and of the processes whose arguments name the
+// directory (the shims), whatever is still running, unmounts
 // what is mounted under the directory, removes the directory, the
 // containers' cgroups and the shims' sockets. It runs in a session of its
 // own, so that a Ctrl-C or go test's kill of the test binary does not
@@ -184,8 +251,15 @@ type containerd struct {
 // it.
 const watchdogScript = `cat >/dev/null
 dir=$1 cgroup=$2
-for f in "$dir/containerd.pid" "$dir"/state/io.containerd.runtime.v2.task/*/*/shim.pid "$dir"/state/io.containerd.runtime.v2.task/*/*/init.pid; do
+for f in "$dir/containerd.pid" "$dir"/state/io.containerd.runtime.v2.task/*/*/init.pid; do
 	[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+done
+# The shims write no pid file; their arguments name the socket in $dir.
+for p in /proc/[0-9]*; do
+	[ "${p#/proc/}" = $$ ] && continue
+	case $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) in
+	*" $dir/"*) kill -9 "${p#/proc/}" 2>/dev/null ;;
+	esac
 done
 for procs in /sys/fs/cgroup/*/"$cgroup"/*/cgroup.procs /sys/fs/cgroup/*/"$cgroup"/cgroup.procs; do
 	[ -f "$procs" ] && for pid in $(cat "$procs"); do kill -9 "$pid" 2>/dev/null; done
@@ -398,19 +472,20 @@ func (c *containerd) ctr(ctx context.Context, args ...string) (string, error) {
 	return string(out), err
 }
 
-// runArgs are ctr's arguments to run image as container id, removed when
-// it exits, with its FIFOs, runc's state and its cgroup where the watchdog
-// looks for them. With no args the image's entrypoint runs.
+// runArgs are ctr's arguments to run image as container id with flags,
+// its FIFOs, runc's state and its cgroup where the watchdog looks for
+// them. With no args the image's entrypoint runs.
 func (c *containerd) runArgs(image, id string, flags []string, args ...string) []string {
-	a := []string{"run", "--rm", "--fifo-dir", filepath.Join(c.dir, "fifo"), "--runc-root", filepath.Join(c.dir, "runc"),
+	a := []string{"run", "--fifo-dir", filepath.Join(c.dir, "fifo"), "--runc-root", filepath.Join(c.dir, "runc"),
 		"--cgroup", "/" + c.cgroup + "/" + id}
 	a = append(a, flags...)
 	return append(append(a, image, id), args...)
 }
 
-// run runs image as container id and returns its output.
+// run runs image as container id, removed when it exits, and returns its
+// output.
 func (c *containerd) run(ctx context.Context, image, id string, flags []string, args ...string) (string, error) {
-	return c.ctr(ctx, c.runArgs(image, id, flags, args...)...)
+	return c.ctr(ctx, c.runArgs(image, id, append([]string{"--rm"}, flags...), args...)...)
 }
 
 func (c *containerd) log() string {

@@ -40,4 +40,21 @@ var Cases = []Case{
 	{Name: "an empty entry is refused", Annotated: true, Allowance: "10.20.0.0/16,", CIDR: "10.20.0.0/24"},
 	{Name: "an IPv4-mapped IPv6 entry is not a CIDR", Annotated: true, Allowance: "::ffff:10.0.0.0/104", CIDR: "10.0.0.0/24"},
 	{Name: "an allowance over 4096 bytes is refused, even when it would contain the CIDR", Annotated: true, Allowance: strings.Repeat("10.20.0.0/16, ", 300) + "10.20.0.0/16", CIDR: "10.20.0.0/24"},
+	// Whitespace is Unicode's on both sides (Go's strings.TrimSpace, which
+	// CEL's trim() calls), not only ASCII's.
+	{Name: "ideographic and no-break spaces around an entry are whitespace", Annotated: true, Allowance: "\u3000 10.20.0.0/16\u00a0,\u0085fd00:20::/48\u3000", CIDR: "fd00:20::/64", Permitted: true},
+	{Name: "a zero-width space is not whitespace, so the entry is not a CIDR", Annotated: true, Allowance: "10.20.0.0/16\u200b", CIDR: "10.20.0.0/24"},
+	// The size cap counts bytes on both sides, not characters: an entry
+	// padded with three-byte spaces is 4096 bytes but far fewer characters.
+	{Name: "an allowance of exactly 4096 bytes padded with multi-byte spaces is permitted", Annotated: true, Allowance: multiBytePadded(4096), CIDR: "10.20.0.0/24", Permitted: true},
+	{Name: "an allowance of 4097 bytes but 1375 characters is refused: the cap counts bytes", Annotated: true, Allowance: multiBytePadded(4097), CIDR: "10.20.0.0/24"},
+}
+
+// multiBytePadded returns the allowance "10.20.0.0/16" padded with
+// ideographic spaces (U+3000, three bytes each) and then ASCII spaces to
+// exactly size bytes.
+func multiBytePadded(size int) string {
+	const entry, wide = "10.20.0.0/16", "\u3000"
+	n := (size - len(entry)) / len(wide)
+	return entry + strings.Repeat(wide, n) + strings.Repeat(" ", size-len(entry)-n*len(wide))
 }

@@ -21,10 +21,11 @@ const net1 = "net1"
 
 // SecondaryNetwork attaches conf, the configuration of Network
 // namespace/name with subnet and gateway, to two pods on node that already
-// have a cluster network, and requires a working secondary network: each
-// pod gets an address of the Network, the cluster network keeps the
-// default route, the gateway answers, the pods reach each other, CHECK
-// passes, DEL undoes ADD, and nothing is left after the node is closed.
+// have a cluster network, and requires a working secondary network, under
+// the network name pkg/cni gives the Network: each pod gets an address of
+// the Network, the cluster network keeps the default route, the gateway
+// answers, the pods reach each other, CHECK passes, DEL undoes ADD, and
+// nothing is left after the node is closed.
 func SecondaryNetwork(t *testing.T, node *cnisim.Node, conf []byte, namespace, name string, subnet netip.Prefix, gateway netip.Addr) {
 	ctx := t.Context()
 	pods := []*attached{attach(t, node, "a", conf, subnet), attach(t, node, "b", conf, subnet)}
@@ -38,6 +39,12 @@ func SecondaryNetwork(t *testing.T, node *cnisim.Node, conf []byte, namespace, n
 		}
 	}
 	t.Cleanup(describe)
+
+	t.Run("the network is named as pkg/cni names the Network's", func(t *testing.T) {
+		if got, want := pods[0].net.Network, cni.ConfListName(namespace, name); got != want {
+			t.Errorf("the configuration list is named %q, want %q", got, want)
+		}
+	})
 
 	t.Run("net1 has one address inside spec.cidr, not the gateway, and the plugins report it", func(t *testing.T) {
 		for _, p := range pods {
