@@ -87,7 +87,8 @@ fork-check: ## Fork a copy of HEAD with hack/fork (FORK_ARGS) in a temporary dir
 	hack/fork-check.sh
 
 .PHONY: clean
-clean: ## Remove build output and the local control plane's state.
+clean: ## Remove build output and the local control plane's and node's state.
+	-hack/node-down.sh --purge
 	-hack/local-down.sh --purge
 	rm -rf bin
 
