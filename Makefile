@@ -23,7 +23,7 @@ run: build install-crd ## Install the CRD into $KUBECONFIG's cluster and run the
 	$(BIN) --kubeconfig "$${KUBECONFIG:-$$HOME/.kube/config}"
 
 .PHONY: k8s-binaries
-k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl and etcd.
+k8s-binaries: ## Build (once) kube-apiserver, kube-controller-manager, kubectl, etcd, kubelet and kube-scheduler.
 	hack/k8s/install.sh
 
 .PHONY: cni-plugins
@@ -31,7 +31,7 @@ cni-plugins: ## Build (once) the CNI plugins bridge, host-local, loopback, macvl
 	hack/cni/install.sh
 
 .PHONY: test
-test: test-unit test-cni test-images test-integration test-e2e ## Unit, CNI, image, integration and end-to-end tests.
+test: test-unit test-cni test-images test-integration test-e2e test-node ## Unit, CNI, image, integration, end-to-end and real-node tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests, fuzz seed corpora included; no API server needed.
@@ -52,7 +52,11 @@ test-integration: ## The controller in-process against a real kube-apiserver and
 
 .PHONY: test-e2e
 test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
-	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -timeout 15m ./test/e2e/
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -timeout 15m -skip '^TestRealNode' ./test/e2e/
+
+.PHONY: test-node
+test-node: ## Pods started by a real node (kubelet, containerd, Multus; hack/node-up.sh) on Bridge and Macvlan Networks, the controller deployed from artifacts/deploy (needs root).
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -timeout 15m -run '^TestRealNode' ./test/e2e/
 
 # attach-demo reads the NetworkAttachmentDefinition NETWORK in NAMESPACE
 # from KUBECONFIG's cluster: by default the local control plane's, that of
@@ -85,7 +89,8 @@ fork-check: ## Fork a copy of HEAD with hack/fork (FORK_ARGS) in a temporary dir
 	hack/fork-check.sh
 
 .PHONY: clean
-clean: ## Remove build output and the local control plane's state.
+clean: ## Remove build output and the local control plane's and node's state.
+	-hack/node-down.sh --purge
 	-hack/local-down.sh --purge
 	rm -rf bin
 

@@ -18,18 +18,21 @@
 #                        test/bench scenarios run a second time with it, and
 #                        the tables get a "baseline" column
 #   BENCH_SHARED_SIZES   Networks sharing a CIDR (default 1000,4000,16000)
+#   BENCH_PODS           pods started at once on the real node of
+#                        hack/node-up.sh, per burst (default 50,200); only
+#                        where a node can run (root, containerd, runc)
 #   BENCH_OUT            the report (default BENCHMARKS.md); its plots go to
 #                        docs/ beside it
 # BENCH_SHORT=1 is the quick mode CI runs: one iteration, 200 Networks per
 # burst, 1000 per outage run (fewer are all Ready before the outage), 1000
-# others, 1000 sharing a CIDR, unless those
+# others, 1000 sharing a CIDR, bursts of 10 pods, unless those
 # variables say otherwise, and the report goes to a temporary directory
 # unless BENCH_OUT is set.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$REPO"
 if [[ "${BENCH_SHORT:-}" == 1 ]]; then
-	: "${BENCH_COUNT:=1}" "${BENCH_BURST:=200}" "${BENCH_OUTAGE_BURST:=1000}" "${BENCH_SCALE:=1000}" "${BENCH_SHARED_SIZES:=1000}"
+	: "${BENCH_COUNT:=1}" "${BENCH_BURST:=200}" "${BENCH_OUTAGE_BURST:=1000}" "${BENCH_SCALE:=1000}" "${BENCH_SHARED_SIZES:=1000}" "${BENCH_PODS:=10}"
 	: "${BENCH_OUT:=$(mktemp -d)/BENCHMARKS.md}"
 fi
 count=${BENCH_COUNT:-3}
@@ -39,6 +42,7 @@ scale=${BENCH_SCALE:-10000}
 large=${BENCH_LARGE:-0}
 baseline=${BENCH_BASELINE:-}
 shared=${BENCH_SHARED_SIZES:-1000,4000,16000}
+pods_sizes=${BENCH_PODS:-50,200}
 out=${BENCH_OUT:-BENCHMARKS.md}
 docs=$(dirname "$out")/docs
 mkdir -p "$docs"
@@ -71,6 +75,17 @@ if [[ "$large" != 0 ]]; then
 	# Once: at 50k one iteration takes about ten minutes.
 	go test -run '^$' -bench '^BenchmarkFootprintLarge$' -benchtime=1x -count=1 -timeout 120m ./test/bench/ \
 		-args -large-scale="$large" | tee -a "$raw" >&2
+fi
+# Pods on a real node (hack/node-up.sh), where the machine allows one:
+# bursts of pods_sizes pods with no secondary network, on a Bridge and on a
+# Macvlan Network (test/e2e, TestRealNodePodAttachFigures).
+if why=$(hack/node-up.sh --check); then
+	NODE_BENCH_PODS=$pods_sizes CNI_PLUGINS_DIR=$(hack/cni/install.sh) \
+		go test -count=1 -run '^TestRealNodePodAttachFigures$' -v -timeout 60m ./test/e2e/ |
+		tee "$work/pods-log.txt" | grep 'FIGURE' >"$work/pods.txt" || true
+	[[ -s "$work/pods.txt" ]] || echo "bench: no pod figures; see $work/pods-log.txt" >&2
+else
+	echo "no real node here: $why" >"$work/pods-skipped.txt"
 fi
 if [[ -n "$baseline" ]]; then
 	# No profile: an older binary may not have --profiling.
@@ -154,6 +169,23 @@ shared_rows() {
 		blocker=BenchmarkSharedCIDR/find-blocker/networks=$n
 		echo "| $n | $(duration "$(median "$raw" "$list" ns/op)") | $(median "$raw" "$list" queue-adds/network) | $(median "$raw" "$list" candidates/network) | $(duration "$(median "$raw" "$blocker" ns/op)") | $(median "$raw" "$blocker" candidates/sync) |"
 	done
+}
+
+# pods_rows: one table row per FIGURE line of TestRealNodePodAttachFigures,
+# or a line saying why there are none.
+pods_rows() {
+	if [[ -s "$work/pods.txt" ]]; then
+		echo "| secondary network | pods at once | create to Ready, p50 | p99 | max | first create to all Ready | pods/s |"
+		echo "| --- | --- | --- | --- | --- | --- | --- |"
+		sed 's/.*FIGURE //' "$work/pods.txt" | awk '{
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", f["network"], f["pods"], f["p50"], f["p99"], f["max"], f["all-ready"], f["pods/s"]
+		}'
+	elif [[ -s "$work/pods-skipped.txt" ]]; then
+		echo "Not measured: $(<"$work/pods-skipped.txt")."
+	else
+		echo "Not measured: the run failed (its log: pods-log.txt with BENCH_KEEP)."
+	fi
 }
 
 # The plots, from the first iteration's timelines.
@@ -314,6 +346,17 @@ every listed Network gets its own add and no sync runs before the cache holds th
 adds, CIDR changes and deletes still enqueue every younger overlapping Network. The blocker
 search still reads each of the N candidates once per sync (the index returns them all), but
 sorts nothing and builds a claim only for candidates older than the best so far.
+
+## Pods attaching on a real node
+
+One node of \`hack/node-up.sh\` (kubelet, containerd 1.6, runc, Multus; eth0 from ptp +
+host-local) on this machine, the controller running. The pods of a burst are created at once, one
+request each, and polled every 100 ms; each is timed from its create request to Ready, which
+with a Network means Multus attached net1 (its network-status names the Network). "none" is the
+same pods without a secondary network: the node's own ceiling. One run each
+(\`TestRealNodePodAttachFigures\`, \`BENCH_PODS\` sets the sizes).
+
+$(pods_rows)
 MD
 } >"$out"
 echo "bench: wrote $out and its plots in $docs" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the CNI plugins pinned in hack/cni/go.mod (the reference plugins
-# bridge, host-local, loopback, macvlan and ptp, and the whereabouts IPAM
-# plugin) into a cache directory outside the repo, unless that directory
-# already exists. whereabouts' CRDs (IPPool and friends, from its module's
+# bridge, host-local, loopback, macvlan and ptp, the whereabouts IPAM
+# plugin, and the Multus thin plugin that the real node of hack/node-up.sh
+# uses as its CNI) into a cache directory outside the repo, unless that
+# directory already exists. whereabouts' CRDs (IPPool and friends, from its module's
 # doc/crds) are copied next to the binaries, into ../whereabouts-crds, for the
 # tests that install them into a control plane that lacks them.
 #
@@ -20,6 +21,7 @@ die() { log "error: $*"; exit 1; }
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 MODULE=github.com/containernetworking/plugins
 WHEREABOUTS=github.com/k8snetworkplumbingwg/whereabouts
+MULTUS=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 
 # The plugins' version comes from go.mod itself, so bumping it there (and
 # `go mod tidy` in hack/cni) is the only change needed.
@@ -27,6 +29,8 @@ VERSION=$(awk -v m="$MODULE" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MO
 [[ -n "$VERSION" ]] || die "cannot find the $MODULE version in $MODDIR/go.mod"
 WB_VERSION=$(awk -v m="$WHEREABOUTS" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
 [[ -n "$WB_VERSION" ]] || die "cannot find the $WHEREABOUTS version in $MODDIR/go.mod"
+MULTUS_VERSION=$(awk -v m="$MULTUS" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
+[[ -n "$MULTUS_VERSION" ]] || die "cannot find the $MULTUS version in $MODDIR/go.mod"
 
 # Any change to go.mod/go.sum gives a new directory, so stale binaries are never reused.
 MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
@@ -35,7 +39,7 @@ CACHE_ROOT=${NETWORK_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/network-c
 DEST=$CACHE_ROOT/cni-$VERSION-$MODHASH
 BIN=$DEST/bin
 CRDS=$DEST/whereabouts-crds
-PLUGINS=(bridge host-local loopback macvlan ptp whereabouts)
+PLUGINS=(bridge host-local loopback macvlan multus ptp whereabouts)
 WB_CRDS=(whereabouts.cni.cncf.io_ippools.yaml whereabouts.cni.cncf.io_overlappingrangeipreservations.yaml whereabouts.cni.cncf.io_nodeslicepools.yaml)
 
 complete() {
@@ -78,8 +82,8 @@ export GOWORK=off # a go.work above this directory must not take over
 # upstream's release build stamps it the same way.
 ldflags="-s -w -X $MODULE/pkg/utils/buildversion.BuildVersion=$VERSION"
 
-log "building the CNI plugins ${PLUGINS[*]} ($MODULE $VERSION, $WHEREABOUTS $WB_VERSION) into $BIN"
-log "(cold: about 2 min on 2 cores, nearly all of it whereabouts and its Kubernetes client; with a warm Go build cache a few seconds)"
+log "building the CNI plugins ${PLUGINS[*]} ($MODULE $VERSION, $WHEREABOUTS $WB_VERSION, $MULTUS $MULTUS_VERSION) into $BIN"
+log "(cold: about 2 min on 2 cores, nearly all of it whereabouts and its Kubernetes client; with a warm Go build cache a few seconds; Multus adds a few minutes cold)"
 start=$SECONDS
 go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 	"$MODULE/plugins/main/bridge" \
@@ -90,6 +94,8 @@ go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 # whereabouts' main package is .../cmd, which go build would name "cmd".
 go build -C "$MODDIR" -trimpath -ldflags "-s -w -X $WHEREABOUTS/pkg/version.Version=$WB_VERSION -X $WHEREABOUTS/pkg/version.ReleaseStatus=released" \
 	-o "$TMP/whereabouts" "$WHEREABOUTS/cmd"
+go build -C "$MODDIR" -trimpath -ldflags "-s -w -X $MULTUS/pkg/multus.version=$MULTUS_VERSION -X $MULTUS/pkg/multus.releaseStatus=released" \
+	-o "$TMP/multus" "$MULTUS/cmd/multus"
 for p in "${PLUGINS[@]}"; do
 	[[ -x "$TMP/$p" ]] || die "build did not produce $p"
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl and etcd at the
-# versions pinned in hack/k8s/go.mod into a cache directory outside the repo,
-# unless that directory already exists.
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd, and the
+# node's kubelet and kube-scheduler (hack/node-up.sh), at the versions pinned
+# in hack/k8s/go.mod into a cache directory outside the repo, unless that
+# directory already exists. They are one go build because kubelet and
+# kube-scheduler share all but about a hundred packages with the control
+# plane.
 #
 # Prints ONLY the directory holding the binaries on stdout, so callers can do
 #   BIN=$(hack/k8s/install.sh)
@@ -27,7 +30,7 @@ MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
 CACHE_ROOT=${NETWORK_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/network-controller}
 DEST=$CACHE_ROOT/k8s-$K8S_VERSION-$MODHASH
 BIN=$DEST/bin
-BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 
 complete() {
 	local b
@@ -82,13 +85,15 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 etcd_pkg=go.etcd.io/etcd/server/v3
-log "building kube-apiserver, kube-controller-manager, kubectl $K8S_VERSION and etcd into $BIN"
+log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet $K8S_VERSION and etcd into $BIN"
 log "(cold: ~600 MB of modules and 10-20 min on 2 cores; with a warm Go build cache ~20 s)"
 start=$SECONDS
 go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
+	k8s.io/kubernetes/cmd/kube-scheduler \
 	k8s.io/kubernetes/cmd/kubectl \
+	k8s.io/kubernetes/cmd/kubelet \
 	"$etcd_pkg"
 # etcd's main package is the module root, so go build names the binary "server".
 mv "$TMP/server" "$TMP/etcd"

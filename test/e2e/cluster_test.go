@@ -52,6 +52,10 @@ func TestMain(m *testing.M) {
 	}
 	cluster = c
 	code := m.Run()
+	if err := stopNode(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
 	if err := c.stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		code = 1
