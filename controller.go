@@ -91,9 +91,6 @@ type Options struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight syncs once
 	// asked to stop; after it their API calls are cancelled.
 	ShutdownTimeout time.Duration
-	// APIPollPeriod is how often a controller whose cluster lacks the
-	// NetworkAttachmentDefinition API looks for it again.
-	APIPollPeriod time.Duration
 	// AllowUnannotatedNamespaces permits any range to the Networks of a
 	// namespace without the allowed-cidrs annotation (--allow-unannotated-
 	// namespaces); by default they may use none.
@@ -101,22 +98,14 @@ type Options struct {
 	// ReservedCIDRs are ranges no Network may overlap (--reserved-cidrs).
 	ReservedCIDRs []netip.Prefix
 
-	// health follows the API server through the clients' requests; the
-	// binary's wiring (newController) sets it, and without it the
-	// controller never counts the server as away.
-	health *serverhealth.Health
-	// attachmentAPI follows whether NetworkAttachmentDefinitions are
-	// served (attachmentapi.go); the binary's wiring sets it, and without
-	// it the controller counts them as served.
-	attachmentAPI *attachmentAPI
-}
-
-// apiPollPeriod is APIPollPeriod or its default.
-func (o Options) apiPollPeriod() time.Duration {
-	if o.APIPollPeriod > 0 {
-		return o.APIPollPeriod
-	}
-	return defaultAPIPollPeriod
+	// ServerHealth follows the API server through the clients' requests
+	// (pkg/serverhealth): the workers wait while it is away. Required: the
+	// clients given to NewController must report to it (its Wrap).
+	ServerHealth *serverhealth.Health
+	// AttachmentAPI follows whether NetworkAttachmentDefinitions are
+	// served (attachmentapi.go): the workers wait while they are not. Nil
+	// counts them as always served, as unit tests on fakes want.
+	AttachmentAPI *attachmentAPI
 }
 
 // Defaults for Options.
@@ -214,8 +203,8 @@ func NewController(
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
-	if opts.health == nil {
-		opts.health = serverhealth.New(logger)
+	if opts.ServerHealth == nil {
+		return nil, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
@@ -245,8 +234,8 @@ func NewController(
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		health:        opts.health,
-		attachmentAPI: opts.attachmentAPI,
+		health:        opts.ServerHealth,
+		attachmentAPI: opts.AttachmentAPI,
 		events:        recorder,
 		recorder:      recorder,
 		opts:          opts,

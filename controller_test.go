@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/klog/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -39,6 +40,7 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
 
@@ -219,7 +221,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeInformers.Core().V1().Namespaces(),
-		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved})
+		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx))})
 	if err != nil {
 		t.Fatal(err)
 	}

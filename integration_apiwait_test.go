@@ -54,7 +54,7 @@ func TestIntegrationAttachmentCRDLostAndBack(t *testing.T) {
 	e := newEnv(t)
 	logger := ktesting.NewLogger(t, ktesting.NewConfig(ktesting.BufferLogs(true)))
 	e.ctx = klog.NewContext(e.ctx, logger)
-	ctrl := e.startController(Options{APIPollPeriod: 200 * time.Millisecond})
+	ctrl := e.startController(Options{})
 	names := []string{"lost-a", "lost-b", "lost-c"}
 	for i, name := range names {
 		e.create(name, fmt.Sprintf("198.19.207.%d/28", 16*i), fmt.Sprintf("198.19.207.%d", 16*i+1))

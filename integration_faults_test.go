@@ -122,7 +122,7 @@ func TestIntegrationWaitsForTheAttachmentCRD(t *testing.T) {
 	e := newEnv(t)
 	reinstall := e.deleteAttachmentCRD()
 
-	ctrl := e.startController(Options{APIPollPeriod: 200 * time.Millisecond})
+	ctrl := e.startController(Options{})
 	e.create("waiting", "10.84.0.0/16", "10.84.0.1")
 	time.Sleep(2 * time.Second)
 	if ctrl.controller.HasSynced() {

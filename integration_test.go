@@ -216,7 +216,9 @@ func (e *env) startControllerWithWorkers(opts Options, workers int) *runningCont
 			return rt.RoundTrip(req)
 		})
 	})
-	controller, start, err := newController(ctx, cfg, time.Hour, opts)
+	// Discovery is asked often, so that tests of the attachment API
+	// going and coming need not wait the binary's default period.
+	controller, start, err := wireController(ctx, cfg, wiring{resync: time.Hour, apiPollPeriod: 200 * time.Millisecond}, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

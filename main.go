@@ -104,7 +104,7 @@ func run(ctx context.Context, f flags) error {
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.UserAgent = controllerAgentName
 
-	controller, start, err := newController(ctx, cfg, f.resyncPeriod, Options{
+	controller, start, err := wireController(ctx, cfg, wiring{resync: f.resyncPeriod, apiPollPeriod: defaultAPIPollPeriod}, Options{
 		ShutdownTimeout:            f.shutdownTimeout,
 		AllowUnannotatedNamespaces: f.allowUnannotated,
 		ReservedCIDRs:              f.reserved,
@@ -160,15 +160,26 @@ func run(ctx context.Context, f flags) error {
 	})
 }
 
-// newController wires a Controller to clients and informers for cfg. The
-// returned start function starts the informers and returns a function that
-// waits for them to stop; tests use the same wiring as the binary.
-func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, opts Options) (*Controller, func(context.Context) func(), error) {
+// wiring is how wireController connects a Controller to its cluster.
+type wiring struct {
+	// resync is how often the informers replay their caches.
+	resync time.Duration
+	// apiPollPeriod is how often the controller asks API discovery whether
+	// NetworkAttachmentDefinitions are served.
+	apiPollPeriod time.Duration
+}
+
+// wireController wires a Controller to clients and informers for cfg,
+// filling opts.ServerHealth and opts.AttachmentAPI. The returned start
+// function starts the informers and returns a function that waits for them
+// to stop; tests use the same wiring as the binary.
+func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Options) (*Controller, func(context.Context) func(), error) {
 	// Every request tells the controller whether the API server answers
 	// (pkg/serverhealth).
-	opts.health = serverhealth.New(klog.FromContext(ctx))
+	health := serverhealth.New(klog.FromContext(ctx))
+	opts.ServerHealth = health
 	cfg = rest.CopyConfig(cfg)
-	cfg.Wrap(opts.health.Wrap)
+	cfg.Wrap(health.Wrap)
 	// The API server gzips large answers (the informers' first lists) when
 	// asked, which costs both sides CPU to save bandwidth a controller
 	// next to its API server is not short of.
@@ -177,32 +188,33 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 	if err != nil {
 		return nil, nil, err
 	}
-	opts.health.UseProbe(kubeClient.Discovery().RESTClient())
-	opts.attachmentAPI = newAttachmentAPI(kubeClient.Discovery(), opts.health, opts.apiPollPeriod())
+	health.UseProbe(kubeClient.Discovery().RESTClient())
+	attachments := newAttachmentAPI(kubeClient.Discovery(), health, w.apiPollPeriod)
+	opts.AttachmentAPI = attachments
 
 	// The informers have clients of their own, whose reads wait for an API
 	// server that is away rather than fail into client-go's backoff
 	// (pkg/serverhealth); the attachment informer's also waits for its API
 	// to be served again when its CRD was deleted (attachmentapi.go).
 	informerCfg := rest.CopyConfig(cfg)
-	informerCfg.Wrap(opts.health.HoldReads)
+	informerCfg.Wrap(health.HoldReads)
 	kubeInformerClient, networkInformerClient, _, err := newClients(informerCfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	nadInformerCfg := rest.CopyConfig(informerCfg)
-	nadInformerCfg.Wrap(opts.attachmentAPI.holdWhileMissing)
+	nadInformerCfg.Wrap(attachments.holdWhileMissing)
 	_, _, nadInformerClient, err := newClients(nadInformerCfg)
 	if err != nil {
 		return nil, nil, err
 	}
 
 	// Each cache keeps only what the controller reads (transforms.go).
-	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkInformerClient, resync,
+	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkInformerClient, w.resync,
 		informers.WithTransform(networkTransform))
-	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadInformerClient, resync,
+	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadInformerClient, w.resync,
 		nadinformers.WithTweakListOptions(selectManagedAttachments))
-	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeInformerClient, resync,
+	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeInformerClient, w.resync,
 		kubeinformers.WithTransform(namespaceTransform))
 	// The attachment informers' factory predates WithTransform.
 	if err := nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
@@ -222,7 +234,7 @@ func newController(ctx context.Context, cfg *rest.Config, resync time.Duration, 
 		kubeInformerFactory.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
-		go opts.attachmentAPI.run(ctx, func() { nadInformerFactory.Start(ctx.Done()) }, controller.requeueAll)
+		go attachments.run(ctx, func() { nadInformerFactory.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
 			networkInformerFactory.Shutdown()
 			kubeInformerFactory.Shutdown()
