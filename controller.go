@@ -13,7 +13,6 @@ import (
 	nadlisters "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/listers/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -28,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/pkg/events"
 	"github.com/samplecrd/network-controller/pkg/expectations"
 	"github.com/samplecrd/network-controller/pkg/freemem"
@@ -479,17 +479,7 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 
 	network, err := c.networksLister.Networks(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		// The garbage collector removes the attachment through its owner
-		// reference; the delete handler already re-enqueued the Networks
-		// this one may have been blocking. An attachment of this name left
-		// without a controller (the Network was deleted with
-		// --cascade=orphan) is removed here.
-		logger.V(4).Info("Network no longer exists")
-		c.expectations.Forget(key)
-		if err := c.removeOrphanedAttachment(ctx, key); err != nil {
-			return outcomeError, err
-		}
-		return outcomeDeleted, nil
+		return c.syncGone(ctx, key)
 	}
 	if err != nil {
 		return outcomeError, err
@@ -514,58 +504,74 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		return outcomeError, err
 	}
 	spec, specErr := netspec.ParseSpec(network.Spec)
-	if network.DeletionTimestamp != nil {
+	switch {
+	case network.DeletionTimestamp != nil:
 		return c.syncTerminating(ctx, network, verdict, specErr)
-	}
-	if specErr != nil {
+	case specErr != nil:
 		return outcomeInvalid, c.reportInvalid(ctx, network, specErr, verdict)
-	}
-	if !verdict.Holds {
+	case !verdict.Holds:
 		return outcomeConflict, c.reportLostRange(ctx, network, verdict.Reason, verdict.Message)
 	}
+	return c.realise(ctx, network, spec)
+}
 
+// syncGone handles the key of a Network that no longer exists. The garbage
+// collector removes its attachment through the owner reference, and the
+// delete handler already queued the Networks it may have been blocking; an
+// attachment of its name left without a controller (the Network was
+// deleted with --cascade=orphan) is removed here.
+func (c *Controller) syncGone(ctx context.Context, key cache.ObjectName) (syncOutcome, error) {
+	klog.FromContext(ctx).V(4).Info("Network no longer exists")
+	c.expectations.Forget(key)
+	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
+		return outcomeError, err
+	}
+	return outcomeDeleted, nil
+}
+
+// realise makes the attachment of a Network that holds its range match its
+// spec and reports the Network Ready, or reports why the attachment could
+// not be written.
+func (c *Controller) realise(ctx context.Context, network *samplecrdv1.Network, spec cni.Network) (syncOutcome, error) {
 	desired, err := newAttachment(network, spec)
 	if err != nil {
 		// netspec.ParseSpec accepted the spec, so this is a bug, not user input.
 		return outcomeError, fmt.Errorf("rendering the CNI configuration: %w", err)
 	}
 	changed, err := c.ensureAttachment(ctx, network, desired)
+	if err != nil {
+		return c.reportAttachmentError(ctx, network, desired.Name, err)
+	}
+	if err := c.reportReady(ctx, network, desired.Name, changed); err != nil {
+		return outcomeError, err
+	}
+	return outcomeSuccess, nil
+}
+
+// reportAttachmentError sorts out why the attachment could not be written.
+// A CRD deleted under it is no fault of the Network's; a foreign
+// attachment holding the name is a conflict, rechecked now and then; a
+// refusal (quota, policy, RBAC) is reported and still backs off and
+// retries, since what caused it can change without any event this
+// controller watches; anything else is retried.
+func (c *Controller) reportAttachmentError(ctx context.Context, network *samplecrdv1.Network, name string, err error) (syncOutcome, error) {
 	var refused refusedError
 	switch {
-	case err != nil && c.attachmentAPI.goneWith(ctx, err):
-		// Its CRD was deleted: nothing to report about this Network.
+	case c.attachmentAPI.goneWith(ctx, err):
 		return outcomeError, errAttachmentAPIGone
 	case errors.Is(err, errNotControlled):
-		c.workqueue.AddAfter(key, c.opts.ConflictRecheckPeriod)
-		msg := fmt.Sprintf(MessageResourceExists, desired.Name)
+		c.workqueue.AddAfter(cache.MetaObjectToName(network), c.opts.ConflictRecheckPeriod)
+		msg := fmt.Sprintf(MessageResourceExists, name)
 		return outcomeConflict, c.reportProblem(ctx, network, samplecrdv1.ReasonAttachmentConflict, ErrResourceExists, msg, "")
 	case errors.As(err, &refused):
-		// Reported, and still returned so that the key backs off and is
-		// tried again: a quota or a policy can change without any event
-		// this controller watches.
-		msg := fmt.Sprintf(MessageAttachmentRefused, desired.Name, serverMessage(err))
+		msg := fmt.Sprintf(MessageAttachmentRefused, name, serverMessage(err))
 		if reportErr := c.reportProblem(ctx, network, samplecrdv1.ReasonAttachmentRefused, samplecrdv1.ReasonAttachmentRefused, msg, network.Status.AttachmentName); reportErr != nil {
 			return outcomeError, reportErr
 		}
 		return outcomeError, err
-	case err != nil:
+	default:
 		return outcomeError, err
 	}
-
-	ready := metav1.Condition{
-		Type:    samplecrdv1.ConditionReady,
-		Status:  metav1.ConditionTrue,
-		Reason:  samplecrdv1.ReasonSynced,
-		Message: fmt.Sprintf(MessageReady, desired.Name, desired.Name),
-	}
-	statusChanged, err := c.updateStatus(ctx, network, ready, desired.Name)
-	if err != nil {
-		return outcomeError, err
-	}
-	if changed || statusChanged {
-		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, desired.Name, network.Spec.CIDR)
-	}
-	return outcomeSuccess, nil
 }
 
 // syncTerminating syncs a Network that is being deleted (foreground

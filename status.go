@@ -56,6 +56,26 @@ func (c *Controller) removeLostAttachment(ctx context.Context, network *samplecr
 	return nil
 }
 
+// reportReady records Ready=True for a Network whose attachment name holds
+// its configuration, and a Normal Event when the sync changed the
+// attachment or the status: a sync that changed nothing records nothing.
+func (c *Controller) reportReady(ctx context.Context, network *samplecrdv1.Network, name string, attachmentChanged bool) error {
+	ready := metav1.Condition{
+		Type:    samplecrdv1.ConditionReady,
+		Status:  metav1.ConditionTrue,
+		Reason:  samplecrdv1.ReasonSynced,
+		Message: fmt.Sprintf(MessageReady, name, name),
+	}
+	statusChanged, err := c.updateStatus(ctx, network, ready, name)
+	if err != nil {
+		return err
+	}
+	if attachmentChanged || statusChanged {
+		c.recorder.Eventf(network, corev1.EventTypeNormal, SuccessSynced, MessageSynced, name, network.Spec.CIDR)
+	}
+	return nil
+}
+
 // reportProblem records a permanent problem as Ready=False with the given
 // reason and, only when the status changes (so a restart does not repeat
 // it), a Warning Event with eventReason. attachmentName is what the status
