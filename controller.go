@@ -242,27 +242,36 @@ func NewController(
 	}
 
 	logger.Info("Setting up event handlers")
-	if _, err := networkInformer.Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// addEventHandlers connects the informers to the handlers (handlers.go),
+// which decide what gets queued.
+func (c *Controller) addEventHandlers(networks, attachments, namespaces cache.SharedIndexInformer) error {
+	if _, err := networks.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    c.addNetwork,
 		UpdateFunc: c.updateNetwork,
 		DeleteFunc: c.deleteNetwork,
 	}); err != nil {
-		return nil, fmt.Errorf("adding Network event handlers: %w", err)
+		return fmt.Errorf("adding Network event handlers: %w", err)
 	}
-	if _, err := attachmentInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := attachments.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addAttachment,
 		UpdateFunc: c.updateAttachment,
 		DeleteFunc: c.deleteAttachment,
 	}); err != nil {
-		return nil, fmt.Errorf("adding NetworkAttachmentDefinition event handlers: %w", err)
+		return fmt.Errorf("adding NetworkAttachmentDefinition event handlers: %w", err)
 	}
-	if _, err := namespaceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addNamespace,
 		UpdateFunc: c.updateNamespace,
 	}); err != nil {
-		return nil, fmt.Errorf("adding Namespace event handlers: %w", err)
+		return fmt.Errorf("adding Namespace event handlers: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // Run waits for the informer caches, then runs workers until ctx is
