@@ -15,29 +15,21 @@
 #   NETWORK_CONTROLLER_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/network-controller)
 set -euo pipefail
 
-log() { printf 'cni/install.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+LOG_NAME=cni/install.sh
+# shellcheck source=../lib/cached-build.sh
+. "$MODDIR/../lib/cached-build.sh"
+
 MODULE=github.com/containernetworking/plugins
 WHEREABOUTS=github.com/k8snetworkplumbingwg/whereabouts
 MULTUS=gopkg.in/k8snetworkplumbingwg/multus-cni.v4
 
 # The plugins' version comes from go.mod itself, so bumping it there (and
 # `go mod tidy` in hack/cni) is the only change needed.
-VERSION=$(awk -v m="$MODULE" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
-[[ -n "$VERSION" ]] || die "cannot find the $MODULE version in $MODDIR/go.mod"
-WB_VERSION=$(awk -v m="$WHEREABOUTS" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
-[[ -n "$WB_VERSION" ]] || die "cannot find the $WHEREABOUTS version in $MODDIR/go.mod"
-MULTUS_VERSION=$(awk -v m="$MULTUS" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
-[[ -n "$MULTUS_VERSION" ]] || die "cannot find the $MULTUS version in $MODDIR/go.mod"
-
-# Any change to go.mod/go.sum gives a new directory, so stale binaries are never reused.
-MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
-
-CACHE_ROOT=${NETWORK_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/network-controller}
-DEST=$CACHE_ROOT/cni-$VERSION-$MODHASH
-BIN=$DEST/bin
+VERSION=$(module_version "$MODULE")
+WB_VERSION=$(module_version "$WHEREABOUTS")
+MULTUS_VERSION=$(module_version "$MULTUS")
+cache_dir cni "$VERSION"
 CRDS=$DEST/whereabouts-crds
 PLUGINS=(bridge host-local loopback macvlan multus ptp whereabouts)
 WB_CRDS=(whereabouts.cni.cncf.io_ippools.yaml whereabouts.cni.cncf.io_overlappingrangeipreservations.yaml whereabouts.cni.cncf.io_nodeslicepools.yaml)
@@ -53,38 +45,15 @@ complete() {
 	done
 }
 
-if complete; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
+take_cache_lock "the CNI plugins $VERSION"
+new_tmp TMP
 
-mkdir -p "$DEST"
-# Serialise concurrent installs of the same version (e.g. two test runs).
-exec 9>"$DEST/.lock"
-if ! flock -n 9; then
-	log "another install of the CNI plugins $VERSION is running; waiting for it"
-	flock 9
-fi
-if complete; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-# A directory left incomplete by hand is rebuilt; our own installs are atomic.
-rm -rf "$BIN" "$CRDS"
-
-command -v go >/dev/null || die "go is not on PATH"
-
-TMP=$(mktemp -d "$DEST/.bin.tmp.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-
-export GOWORK=off # a go.work above this directory must not take over
 # The plugins answer CNI's VERSION command and `--version` with this string;
 # upstream's release build stamps it the same way.
 ldflags="-s -w -X $MODULE/pkg/utils/buildversion.BuildVersion=$VERSION"
 
 log "building the CNI plugins ${PLUGINS[*]} ($MODULE $VERSION, $WHEREABOUTS $WB_VERSION, $MULTUS $MULTUS_VERSION) into $BIN"
 log "(cold: about 2 min on 2 cores, nearly all of it whereabouts and its Kubernetes client; with a warm Go build cache a few seconds; Multus adds a few minutes cold)"
-start=$SECONDS
 go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 	"$MODULE/plugins/main/bridge" \
 	"$MODULE/plugins/ipam/host-local" \
@@ -103,17 +72,13 @@ done
 # The CRDs of the very whereabouts version built, from the module cache.
 WB_DIR=$(go -C "$MODDIR" list -m -f '{{.Dir}}' "$WHEREABOUTS")
 [[ -d "$WB_DIR/doc/crds" ]] || die "no doc/crds in $WB_DIR"
-CRDTMP=$(mktemp -d "$DEST/.crds.tmp.XXXXXX")
-trap 'rm -rf "$TMP" "$CRDTMP"' EXIT
+new_tmp CRDTMP
 for c in "${WB_CRDS[@]}"; do
 	cp "$WB_DIR/doc/crds/$c" "$CRDTMP/" || die "whereabouts $WB_VERSION has no doc/crds/$c"
 done
 chmod 644 "$CRDTMP"/*.yaml # the module cache is read-only
-chmod 755 "$TMP" "$CRDTMP" # mktemp made them 0700
 # The CRDs go first: complete() checks both, and the binaries are what a
 # concurrent caller looks for.
-mv -T "$CRDTMP" "$CRDS"
-mv -T "$TMP" "$BIN"
-trap - EXIT
-log "built in $((SECONDS - start)) s"
-printf '%s\n' "$BIN"
+publish "$CRDTMP" "$CRDS"
+publish "$TMP" "$BIN"
+finished

@@ -14,22 +14,15 @@
 #   NETWORK_CONTROLLER_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/network-controller)
 set -euo pipefail
 
-log() { printf 'install.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 MODDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+LOG_NAME=install.sh
+# shellcheck source=../lib/cached-build.sh
+. "$MODDIR/../lib/cached-build.sh"
 
 # The Kubernetes version comes from go.mod itself, so bumping it there is
 # the only change needed (followed by `go mod tidy` in hack/k8s).
-K8S_VERSION=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v[0-9]/ { print $2; exit }' "$MODDIR/go.mod")
-[[ -n "$K8S_VERSION" ]] || die "cannot find the k8s.io/kubernetes version in $MODDIR/go.mod"
-
-# Any change to go.mod/go.sum gives a new directory, so stale binaries are never reused.
-MODHASH=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
-
-CACHE_ROOT=${NETWORK_CONTROLLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/network-controller}
-DEST=$CACHE_ROOT/k8s-$K8S_VERSION-$MODHASH
-BIN=$DEST/bin
+K8S_VERSION=$(module_version k8s.io/kubernetes)
+cache_dir k8s "$K8S_VERSION"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 
 complete() {
@@ -40,29 +33,8 @@ complete() {
 	done
 }
 
-if complete; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-mkdir -p "$DEST"
-# Serialise concurrent installs of the same version (e.g. two test runs).
-exec 9>"$DEST/.lock"
-if ! flock -n 9; then
-	log "another install of $K8S_VERSION is running; waiting for it"
-	flock 9
-fi
-if complete; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-# A directory left incomplete by hand is rebuilt; our own installs are atomic.
-rm -rf "$BIN"
-
-command -v go >/dev/null || die "go is not on PATH"
-
-TMP=$(mktemp -d "$DEST/.bin.tmp.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+take_cache_lock "$K8S_VERSION"
+new_tmp TMP
 
 # gitVersion etc. are normally stamped by the Kubernetes release tooling;
 # without them the binaries say v0.0.0-master. buildDate is the module's
@@ -71,7 +43,6 @@ ver=${K8S_VERSION#v}
 major=${ver%%.*}
 minor=${ver#*.}
 minor=${minor%%.*}
-export GOWORK=off # a go.work above this directory must not take over
 build_date=$(go -C "$MODDIR" list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes 2>/dev/null || true)
 ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -87,7 +58,6 @@ done
 etcd_pkg=go.etcd.io/etcd/server/v3
 log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet $K8S_VERSION and etcd into $BIN"
 log "(cold: ~600 MB of modules and 10-20 min on 2 cores; with a warm Go build cache ~20 s)"
-start=$SECONDS
 go build -C "$MODDIR" -trimpath -ldflags "$ldflags" -o "$TMP/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -101,8 +71,5 @@ for b in "${BINARIES[@]}"; do
 	[[ -x "$TMP/$b" ]] || die "build did not produce $b"
 done
 
-chmod 755 "$TMP" # mktemp made it 0700
-mv -T "$TMP" "$BIN"
-trap - EXIT
-log "built in $((SECONDS - start)) s"
-printf '%s\n' "$BIN"
+publish "$TMP" "$BIN"
+finished
