@@ -159,9 +159,9 @@ type Controller struct {
 	// limited so that a failing Network backs off instead of hot-looping,
 	// and it never holds the same key twice.
 	workqueue workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	// health holds the workers while the API server does not answer
+	// serverHealth holds the workers while the API server does not answer
 	// (pkg/serverhealth).
-	health *serverhealth.Health
+	serverHealth *serverhealth.Health
 	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
 	// served (attachmentapi.go); nil counts them as served.
 	attachmentAPI *attachmentAPI
@@ -234,7 +234,7 @@ func NewController(
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
-		health:        opts.ServerHealth,
+		serverHealth:  opts.ServerHealth,
 		attachmentAPI: opts.AttachmentAPI,
 		events:        recorder,
 		recorder:      recorder,
@@ -407,7 +407,7 @@ func (c *Controller) runWorker(stop, syncCtx context.Context) {
 		if c.attachmentAPI.wait(stop) != nil {
 			return
 		}
-		probed, err := c.health.Wait(stop)
+		probed, err := c.serverHealth.Wait(stop)
 		if err != nil {
 			return
 		}
@@ -461,7 +461,7 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
 		return true
-	case serverhealth.Unavailable(err) && !c.health.Up():
+	case serverhealth.Unavailable(err) && !c.serverHealth.Up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
 		logger.V(2).Info("API server away; requeuing for when it answers", "err", err)

@@ -52,7 +52,7 @@ func TestServerErrorsBackOffPerKeyOnlyWhileTheServerAnswers(t *testing.T) {
 				return true, nil, apierrors.NewServiceUnavailable("busy")
 			})
 			if tc.away {
-				tripServerHealth(t, f.controller.health)
+				tripServerHealth(t, f.controller.serverHealth)
 			}
 			f.controller.workqueue.Add(key)
 			f.controller.processNextWorkItem(ctx, ctx)
