@@ -117,22 +117,15 @@ func run(ctx context.Context, f flags) error {
 	}
 	metrics.RegisterNetworkCounts(controller.NetworksByReadyStatus)
 
-	var election *leadership.Health
-	var liveness httpserve.Check // stays nil without leader election
+	var election *leadership.Health // nil without leader election
 	if f.leaderElect {
 		election = leadership.NewHealth()
-		liveness = election
 	}
-	stopMetrics, err := httpserve.Serve(ctx, "metrics", f.metricsAddr, metrics.Handler(f.profiling))
+	stopServers, err := serveEndpoints(ctx, f, controller, election)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
-	stopProbes, err := httpserve.Serve(ctx, "probes", f.probeAddr, httpserve.Probes(controller.Ready, liveness))
-	if err != nil {
-		return err
-	}
-	defer stopProbes()
+	defer stopServers()
 
 	// Caches warm up whether or not this process leads, so a new leader
 	// starts work at once. They stop when run returns, not only with ctx: a
@@ -144,7 +137,37 @@ func run(ctx context.Context, f flags) error {
 		stopInformers()
 		waitForInformers()
 	}()
-	if !f.leaderElect {
+	return runWorkers(ctx, f, cfg, controller, election)
+}
+
+// serveEndpoints starts the metrics and probe servers; the returned
+// function stops both. /healthz fails with election's check, when there is
+// leader election.
+func serveEndpoints(ctx context.Context, f flags, controller *Controller, election *leadership.Health) (func(), error) {
+	var liveness httpserve.Check // stays nil without leader election
+	if election != nil {
+		liveness = election
+	}
+	stopMetrics, err := httpserve.Serve(ctx, "metrics", f.metricsAddr, metrics.Handler(f.profiling))
+	if err != nil {
+		return nil, err
+	}
+	stopProbes, err := httpserve.Serve(ctx, "probes", f.probeAddr, httpserve.Probes(controller.Ready, liveness))
+	if err != nil {
+		stopMetrics()
+		return nil, err
+	}
+	return func() {
+		stopProbes()
+		stopMetrics()
+	}, nil
+}
+
+// runWorkers runs the controller's workers until ctx ends: at once without
+// leader election, only while this process holds the Lease with it. The
+// leader gauge is 1 while they run.
+func runWorkers(ctx context.Context, f flags, cfg *rest.Config, controller *Controller, election *leadership.Health) error {
+	if election == nil {
 		metrics.SetLeader(true)
 		defer metrics.SetLeader(false)
 		return controller.Run(ctx, f.workers)
@@ -198,49 +221,67 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 	// to be served again when its CRD was deleted (attachmentapi.go).
 	informerCfg := rest.CopyConfig(cfg)
 	informerCfg.Wrap(health.HoldReads)
-	kubeInformerClient, networkInformerClient, _, err := newClients(informerCfg)
-	if err != nil {
-		return nil, nil, err
-	}
 	nadInformerCfg := rest.CopyConfig(informerCfg)
 	nadInformerCfg.Wrap(attachments.holdWhileMissing)
-	_, _, nadInformerClient, err := newClients(nadInformerCfg)
+	f, err := newInformerFactories(informerCfg, nadInformerCfg, w.resync)
 	if err != nil {
-		return nil, nil, err
-	}
-
-	// Each cache keeps only what the controller reads (transforms.go).
-	networkInformerFactory := informers.NewSharedInformerFactoryWithOptions(networkInformerClient, w.resync,
-		informers.WithTransform(networkTransform))
-	nadInformerFactory := nadinformers.NewSharedInformerFactoryWithOptions(nadInformerClient, w.resync,
-		nadinformers.WithTweakListOptions(selectManagedAttachments))
-	kubeInformerFactory := kubeinformers.NewSharedInformerFactoryWithOptions(kubeInformerClient, w.resync,
-		kubeinformers.WithTransform(namespaceTransform))
-	// The attachment informers' factory predates WithTransform.
-	if err := nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
 		return nil, nil, err
 	}
 
 	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
-		networkInformerFactory.Samplecrd().V1().Networks(),
-		nadInformerFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformerFactory.Core().V1().Namespaces(),
+		f.networks.Samplecrd().V1().Networks(),
+		f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+		f.kube.Core().V1().Namespaces(),
 		opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	start := func(ctx context.Context) func() {
-		networkInformerFactory.Start(ctx.Done())
-		kubeInformerFactory.Start(ctx.Done())
+		f.networks.Start(ctx.Done())
+		f.kube.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
-		go attachments.run(ctx, func() { nadInformerFactory.Start(ctx.Done()) }, controller.requeueAll)
+		go attachments.run(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
-			networkInformerFactory.Shutdown()
-			kubeInformerFactory.Shutdown()
+			f.networks.Shutdown()
+			f.kube.Shutdown()
 		}
 	}
 	return controller, start, nil
+}
+
+// informerFactories are the controller's three informer factories.
+type informerFactories struct {
+	networks    informers.SharedInformerFactory
+	attachments nadinformers.SharedInformerFactory
+	kube        kubeinformers.SharedInformerFactory
+}
+
+// newInformerFactories builds the informer factories on clients for cfg
+// (nadCfg for the attachments), each cache keeping only what the controller
+// reads (transforms.go) and the attachments' only the managed ones.
+func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*informerFactories, error) {
+	kubeClient, networkClient, _, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, _, nadClient, err := newClients(nadCfg)
+	if err != nil {
+		return nil, err
+	}
+	f := &informerFactories{
+		networks: informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
+			informers.WithTransform(networkTransform)),
+		attachments: nadinformers.NewSharedInformerFactoryWithOptions(nadClient, resync,
+			nadinformers.WithTweakListOptions(selectManagedAttachments)),
+		kube: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+			kubeinformers.WithTransform(namespaceTransform)),
+	}
+	// The attachment informers' factory predates WithTransform.
+	if err := f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // newClients returns the clients of the three APIs the controller uses,
