@@ -197,7 +197,7 @@ GOWORK=off go -C hack/plot build -o "$(cd "$work" && pwd -P)/plot" .
 	"created while the controller runs=$tl/live.dat" "existing before it starts=$tl/existing.dat"
 "$work/plot" -o "$docs/bench-outage.png" -title "$outage_burst Networks, the API server killed and restarted" \
 	"API server stopped for 10 s=$tl/outage.dat" "no fault=$tl/no-fault.dat"
-go run ./hack/plot -o "$docs/bench-outage-at-start.png" -title "$outage_burst Networks, the controller started while the API server is away" \
+"$work/plot" -o "$docs/bench-outage-at-start.png" -title "$outage_burst Networks, the controller started while the API server is away" \
 	"API server away for the first 20 s=$tl/outage-at-start.dat" "no fault=$tl/no-fault-at-start.dat"
 profile_top=$(go tool pprof -top -nodecount=15 "$work/profile/cpu-$scale.pprof" 2>/dev/null | sed -n '/flat%/,$p')
 
