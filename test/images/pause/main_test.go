@@ -131,9 +131,11 @@ func TestPauseReapsOrphansAsPID1(t *testing.T) {
 	})
 	pause := cmd.Process.Pid
 	// sh runs in pause's namespace and exits at once; its sleep is
-	// orphaned there, so the kernel makes pause its parent.
+	// orphaned there, so the kernel makes pause its parent. The sleep must
+	// not hold the output pipe: CombinedOutput would wait for it to exit,
+	// and pause could reap it before the test ever saw it.
 	out, err := exec.Command("nsenter", "--target", strconv.Itoa(pause), "--pid", "--",
-		"/bin/sh", "-c", "sleep 0.5 & exit 0").CombinedOutput()
+		"/bin/sh", "-c", "sleep 1 </dev/null >/dev/null 2>&1 & exit 0").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nsenter: %v: %s", err, out)
 	}
