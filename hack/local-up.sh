@@ -26,7 +26,10 @@ ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
 APISERVER_PORT=${APISERVER_PORT:-6443}
 KCM_PORT=${KCM_PORT:-10257}
 TIMEOUT=${LOCAL_UP_TIMEOUT:-60}
-SERVICE_CIDR=10.0.0.0/24
+# A test range (RFC 2544), like every address the project's tests use: the
+# node of hack/node-up.sh holds the first address, the API server's
+# "kubernetes" Service, inside its own network namespace.
+SERVICE_CIDR=198.19.255.0/24
 
 t0=$EPOCHREALTIME
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }

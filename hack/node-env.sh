@@ -25,7 +25,7 @@ POD_CIDR=198.18.200.0/24
 # namespace holds this address itself and relays it to the API server, so
 # in-cluster clients (the controller's Deployment) work unchanged, and the
 # API server's certificate, which names this address, verifies.
-SERVICE_IP=10.0.0.1
+SERVICE_IP=198.19.255.1 # the first address of hack/local-up.sh's SERVICE_CIDR
 # The images the node runs; hack/images.sh builds them.
 PAUSE_IMAGE=localhost/pause:network-controller
 WORKLOAD_IMAGE=localhost/workload:network-controller

@@ -24,7 +24,7 @@ const controllerImage = "localhost/network-controller:dev"
 // ClusterRole and Role being all they have.
 //
 // The replicas reach the API server the in-cluster way: kubelet sets
-// KUBERNETES_SERVICE_HOST/PORT to the `kubernetes` Service (10.0.0.1:443),
+// KUBERNETES_SERVICE_HOST/PORT to the `kubernetes` Service (198.19.255.1:443),
 // an address the node's namespace holds and relays to the API server
 // (hack/node-env.sh): nothing in the manifests changes for this node.
 func TestRealNodeControllerDeployed(t *testing.T) {
