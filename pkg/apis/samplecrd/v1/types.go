@@ -35,6 +35,22 @@ const (
 	// ReasonReservedRange: spec.cidr overlaps a range the cluster reserves
 	// (the controller's --reserved-cidrs). Such a Network claims nothing.
 	ReasonReservedRange = "ReservedRange"
+
+	// ConditionAddressesExhausted reports, for a Macvlan Network (whose
+	// addresses are cluster-wide), whether it has run out of addresses for
+	// pods: True when none is free and the next pod's ADD fails. Bridge
+	// Networks, with an allocator on each node, do not have it.
+	ConditionAddressesExhausted = "AddressesExhausted"
+
+	// ReasonNoFreeAddresses: every address for pods is allocated
+	// (AddressesExhausted True).
+	ReasonNoFreeAddresses = "NoFreeAddresses"
+	// ReasonHighWater: at least 90 % of the addresses for pods are
+	// allocated, some are free (AddressesExhausted False).
+	ReasonHighWater = "HighWater"
+	// ReasonAddressesAvailable: fewer than 90 % are allocated
+	// (AddressesExhausted False).
+	ReasonAddressesAvailable = "AddressesAvailable"
 )
 
 // Network asks for a secondary network with a subnet and a gateway. The
@@ -51,10 +67,13 @@ const (
 // +kubebuilder:printcolumn:name="CIDR",type=string,JSONPath=`.spec.cidr`
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gateway`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Pods",type=integer,JSONPath=`.status.attachedPods`
 // +kubebuilder:printcolumn:name="Mode",type=string,priority=1,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Uplink",type=string,priority=1,JSONPath=`.spec.uplink`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Attachment",type=string,priority=1,JSONPath=`.status.attachmentName`
+// +kubebuilder:printcolumn:name="Used",type=integer,priority=1,JSONPath=`.status.addresses.allocated`
+// +kubebuilder:printcolumn:name="Total",type=integer,priority=1,JSONPath=`.status.addresses.total`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Network struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -186,6 +205,38 @@ type NetworkStatus struct {
 	// k8s.v1.cni.cncf.io/networks annotation; empty while there is none.
 	// +optional
 	AttachmentName string `json:"attachmentName,omitempty"`
+
+	// attachedPods is how many pods are attached to the Network, as Multus
+	// reports it on each pod (the k8s.v1.cni.cncf.io/network-status
+	// annotation), counting pods that have not finished. Unset until the
+	// controller has counted them.
+	// +optional
+	AttachedPods *int32 `json:"attachedPods,omitempty"`
+
+	// addresses is the address usage of a Macvlan Network, from
+	// whereabouts' IPPool for it; unset for a Bridge Network (each node
+	// has its own allocator) and while the controller cannot read IPPools.
+	// +optional
+	Addresses *NetworkAddresses `json:"addresses,omitempty"`
+}
+
+// NetworkAddresses counts a Macvlan Network's addresses for pods. A count
+// too large for an int64 (an IPv6 range of a /64 or more) is
+// 9223372036854775807, which reads "at least this many".
+type NetworkAddresses struct {
+	// total is how many addresses the Network has for pods: spec.cidr less
+	// its network and broadcast (last) addresses, spec.gateway and
+	// spec.excludeRanges.
+	// +required
+	Total int64 `json:"total"`
+	// allocated is how many distinct addresses whereabouts has allocated.
+	// +required
+	Allocated int64 `json:"allocated"`
+	// leaked is how many of the allocated addresses are held for a pod
+	// that no longer exists. The controller does not release them
+	// (whereabouts' reconciler does; see the README).
+	// +required
+	Leaked int64 `json:"leaked"`
 }
 
 // NetworkList is a list of Networks, as returned by a List call.

@@ -37,6 +37,15 @@ type NetworkStatusApplyConfiguration struct {
 	// namespace, that holds the CNI configuration and that pods name in their
 	// k8s.v1.cni.cncf.io/networks annotation; empty while there is none.
 	AttachmentName *string `json:"attachmentName,omitempty"`
+	// attachedPods is how many pods are attached to the Network, as Multus
+	// reports it on each pod (the k8s.v1.cni.cncf.io/network-status
+	// annotation), counting pods that have not finished. Unset until the
+	// controller has counted them.
+	AttachedPods *int32 `json:"attachedPods,omitempty"`
+	// addresses is the address usage of a Macvlan Network, from
+	// whereabouts' IPPool for it; unset for a Bridge Network (each node
+	// has its own allocator) and while the controller cannot read IPPools.
+	Addresses *NetworkAddressesApplyConfiguration `json:"addresses,omitempty"`
 }
 
 // NetworkStatusApplyConfiguration constructs a declarative configuration of the NetworkStatus type for use with
@@ -71,5 +80,21 @@ func (b *NetworkStatusApplyConfiguration) WithConditions(values ...*metav1.Condi
 // If called multiple times, the AttachmentName field is set to the value of the last call.
 func (b *NetworkStatusApplyConfiguration) WithAttachmentName(value string) *NetworkStatusApplyConfiguration {
 	b.AttachmentName = &value
+	return b
+}
+
+// WithAttachedPods sets the AttachedPods field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AttachedPods field is set to the value of the last call.
+func (b *NetworkStatusApplyConfiguration) WithAttachedPods(value int32) *NetworkStatusApplyConfiguration {
+	b.AttachedPods = &value
+	return b
+}
+
+// WithAddresses sets the Addresses field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Addresses field is set to the value of the last call.
+func (b *NetworkStatusApplyConfiguration) WithAddresses(value *NetworkAddressesApplyConfiguration) *NetworkStatusApplyConfiguration {
+	b.Addresses = value
 	return b
 }
