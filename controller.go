@@ -38,6 +38,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
+	"github.com/samplecrd/network-controller/pkg/usage"
 )
 
 // syncOutcome classifies how a sync ended, for logs and metrics.
@@ -106,12 +107,22 @@ type Options struct {
 	// served (attachmentapi.go): the workers wait while they are not. Nil
 	// counts them as always served, as unit tests on fakes want.
 	AttachmentAPI *attachmentAPI
+	// IPPools are whereabouts' IPPools (ippools.go), for the addresses of
+	// Macvlan Networks. Nil: Macvlan Networks report no addresses.
+	IPPools *ipPools
+	// UsageWriteInterval is the shortest time between two writes of a
+	// Network's usage figures alone (usage.go).
+	UsageWriteInterval time.Duration
 }
 
 // Defaults for Options.
 const (
 	defaultConflictRecheckPeriod = time.Minute
 	defaultShutdownTimeout       = 20 * time.Second
+	// defaultUsageWriteInterval keeps a busy Network's status writes to
+	// one per five seconds, while a figure that changed alone is never
+	// more than that late.
+	defaultUsageWriteInterval = 5 * time.Second
 )
 
 // Stopping budget. A graceful stop takes at most ShutdownTimeout for the
@@ -168,6 +179,19 @@ type Controller struct {
 	// bursts tells when to return memory (pkg/freemem).
 	bursts freemem.Tracker
 
+	// pods is the pod cache (podrefs), indexed by the Networks pods are
+	// attached to; nil without one.
+	pods cache.Indexer
+	// ipPools are whereabouts' IPPools; nil without them (usage.go).
+	ipPools *ipPools
+	// usageThrottle paces the writes of usage figures (usage.go).
+	usageThrottle *usage.Throttle
+	// statusWritten holds the keys of the Networks whose status the
+	// running sync has written, figures included, so that reportUsage
+	// writes nothing more: a sync empties it for its key when it ends.
+	// The workqueue never hands one key to two workers at once.
+	statusWritten sync.Map
+
 	// events writes the Events of recorder; Run flushes and stops it.
 	events *events.Recorder
 	// recorder is what syncs record Events with: events, which unit tests
@@ -203,13 +227,16 @@ func NewController(
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
+	if opts.UsageWriteInterval <= 0 {
+		opts.UsageWriteInterval = defaultUsageWriteInterval
+	}
 	if opts.ServerHealth == nil {
 		return nil, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
-	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc}); err != nil {
-		return nil, fmt.Errorf("adding the CIDR index: %w", err)
+	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc, poolIndex: poolIndexFunc}); err != nil {
+		return nil, fmt.Errorf("adding the Network indexes: %w", err)
 	}
 
 	logger.V(4).Info("Creating event recorder")
@@ -236,6 +263,8 @@ func NewController(
 		),
 		serverHealth:  opts.ServerHealth,
 		attachmentAPI: opts.AttachmentAPI,
+		ipPools:       opts.IPPools,
+		usageThrottle: usage.NewThrottle(opts.UsageWriteInterval, opts.Clock),
 		events:        recorder,
 		recorder:      recorder,
 		opts:          opts,
@@ -244,6 +273,11 @@ func NewController(
 	logger.Info("Setting up event handlers")
 	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer()); err != nil {
 		return nil, err
+	}
+	if c.ipPools != nil {
+		if err := c.addIPPoolHandlers(c.ipPools); err != nil {
+			return nil, fmt.Errorf("adding IPPool event handlers: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -503,7 +537,21 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
 		return outcomeError, err
 	}
+	defer c.statusWritten.Delete(key)
+	outcome, err := c.syncNetwork(ctx, network)
+	if err != nil {
+		return outcome, err
+	}
+	if err := c.reportUsage(ctx, network); err != nil {
+		return outcomeError, err
+	}
+	return outcome, nil
+}
 
+// syncNetwork brings the attachment and the status of a Network in the
+// cache in line with its spec, or reports why it cannot.
+func (c *Controller) syncNetwork(ctx context.Context, network *samplecrdv1.Network) (syncOutcome, error) {
+	logger := klog.FromContext(ctx)
 	verdict, err := c.holdsRange(network)
 	if errors.Is(err, errNamespaceNotCached) {
 		logger.V(4).Info("Namespace not in the cache yet; its add event queues the Network again")
@@ -532,6 +580,7 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 func (c *Controller) syncGone(ctx context.Context, key cache.ObjectName) (syncOutcome, error) {
 	klog.FromContext(ctx).V(4).Info("Network no longer exists")
 	c.expectations.Forget(key)
+	c.usageThrottle.Forget(key.String())
 	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
 		return outcomeError, err
 	}

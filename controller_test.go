@@ -17,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/diff"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -42,6 +44,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
+	"github.com/samplecrd/network-controller/pkg/usage"
 )
 
 // epoch is the creation time of the oldest Network in these tests; the
@@ -162,8 +165,12 @@ type fixture struct {
 	kubeclient *k8sfake.Clientset
 	nadclient  *nadfake.Clientset
 	client     *fake.Clientset
-	recorder   *record.FakeRecorder
-	events     record.EventRecorder // the controller's own, which recorder replaces
+	// clock is the controller's clock.
+	clock *testclock.FakePassiveClock
+	// dynamic is the IPPool informer's client.
+	dynamic  *dynamicfake.FakeDynamicClient
+	recorder *record.FakeRecorder
+	events   record.EventRecorder // the controller's own, which recorder replaces
 	// attachmentCache is the controller's attachment cache, for tests that
 	// put there something other than what the server holds.
 	attachmentCache cache.Indexer
@@ -193,6 +200,13 @@ type fixtureObjects struct {
 	namespaces []*corev1.Namespace
 	// reserved are the controller's reserved ranges.
 	reserved []netip.Prefix
+	// pools are whereabouts' IPPools in the IPPool cache, which counts as
+	// synced unless noPools: then the controller has no IPPool cache, as
+	// in a cluster without whereabouts' CRDs.
+	pools   []*usage.IPPool
+	noPools bool
+	// usageWindow is the controller's UsageWriteInterval; 0: its default.
+	usageWindow time.Duration
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -218,10 +232,18 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	var pools *ipPools
+	f.clock = testclock.NewFakePassiveClock(now)
+	f.dynamic = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{usage.IPPoolResource: "IPPoolList"})
+	if !objs.noPools {
+		pools = newFixturePools(t, f.dynamic, objs.pools)
+	}
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeInformers.Core().V1().Namespaces(),
-		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx))})
+		Options{Clock: f.clock, ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx)),
+			IPPools: pools, UsageWriteInterval: objs.usageWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +280,23 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	}
 	f.controller = c
 	return f
+}
+
+// newFixturePools returns an IPPool cache in whereabouts' default
+// namespace holding pools, filled by hand and counted as synced.
+func newFixturePools(t *testing.T, client *dynamicfake.FakeDynamicClient, pools []*usage.IPPool) *ipPools {
+	t.Helper()
+	p, err := newIPPools(client, defaultWhereaboutsNamespace, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.synced = func() bool { return true }
+	for _, pool := range pools {
+		if err := p.informer.GetIndexer().Add(pool); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
 }
 
 // action is the part of a client action a test states: verb, resource,
@@ -455,7 +494,7 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
 
-	return []syncHandlerCase{
+	cases := []syncHandlerCase{
 		{
 			name:        "a new IPv4 Network gets its attachment, Ready=True and a Synced Event",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}},
@@ -933,6 +972,7 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 			wantOutcome: outcomeDeleted,
 		},
 	}
+	return append(cases, usageSyncCases(t)...)
 }
 
 func TestSyncHandler(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -54,6 +55,8 @@ type flags struct {
 	// pkg/tenancy and the README.
 	allowUnannotated bool
 	reserved         tenancy.CIDRList
+	// whereaboutsNamespace is where whereabouts keeps its IPPools.
+	whereaboutsNamespace string
 }
 
 func main() {
@@ -77,6 +80,7 @@ func main() {
 	flag.StringVar(&f.leaderElection.Namespace, "leader-elect-resource-namespace", leadership.DefaultNamespace(), "Namespace of the Lease object (default: the pod's namespace in a cluster, else default).")
 	flag.BoolVar(&f.allowUnannotated, "allow-unannotated-namespaces", false, "Let Networks in namespaces without the "+tenancy.AllowedCIDRsAnnotation+" annotation use any free range. Off: they may use none (the secure default). Set the admission policy's unannotatedAllowed to match (see the README).")
 	flag.Var(&f.reserved, "reserved-cidrs", "Comma-separated ranges no Network may overlap: the cluster's service and pod ranges, node networks. Such a Network is ReservedRange and claims nothing.")
+	flag.StringVar(&f.whereaboutsNamespace, "whereabouts-namespace", defaultWhereaboutsNamespace, "Namespace whereabouts keeps its IPPools in (the namespace of the context of the kubeconfig its configuration names; kube-system when that has none). Macvlan Networks report their addresses from those pools.")
 	flag.Parse()
 
 	ctx := signals.SetupSignalHandler(context.Background(), os.Exit)
@@ -104,7 +108,7 @@ func run(ctx context.Context, f flags) error {
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.UserAgent = controllerAgentName
 
-	controller, start, err := wireController(ctx, cfg, wiring{resync: f.resyncPeriod, apiPollPeriod: defaultAPIPollPeriod}, Options{
+	controller, start, err := wireController(ctx, cfg, wiring{resync: f.resyncPeriod, apiPollPeriod: defaultAPIPollPeriod, whereaboutsNamespace: f.whereaboutsNamespace}, Options{
 		ShutdownTimeout:            f.shutdownTimeout,
 		AllowUnannotatedNamespaces: f.allowUnannotated,
 		ReservedCIDRs:              f.reserved,
@@ -116,6 +120,7 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	metrics.RegisterNetworkCounts(controller.NetworksByReadyStatus)
+	metrics.RegisterUsageTotals(controller.UsageTotals)
 
 	var election *leadership.Health // nil without leader election
 	if f.leaderElect {
@@ -188,8 +193,12 @@ type wiring struct {
 	// resync is how often the informers replay their caches.
 	resync time.Duration
 	// apiPollPeriod is how often the controller asks API discovery whether
-	// NetworkAttachmentDefinitions are served.
+	// NetworkAttachmentDefinitions are served and, until whereabouts'
+	// IPPools are, whether they are.
 	apiPollPeriod time.Duration
+	// whereaboutsNamespace is where whereabouts keeps its IPPools; empty:
+	// defaultWhereaboutsNamespace.
+	whereaboutsNamespace string
 }
 
 // wireController wires a Controller to clients and informers for cfg,
@@ -227,6 +236,11 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 	if err != nil {
 		return nil, nil, err
 	}
+	pools, err := newIPPoolsFor(informerCfg, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.IPPools = pools
 
 	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
 		f.networks.Samplecrd().V1().Networks(),
@@ -242,6 +256,10 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
 		go attachments.run(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
+		// The IPPool informer starts once whereabouts' CRD is served, and
+		// its goroutines end with ctx too.
+		go pools.runWhenServed(ctx, kubeClient.Discovery(), w.apiPollPeriod)
+		go pools.whenSynced(ctx, controller.enqueueMacvlanNetworks)
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()
@@ -282,6 +300,20 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 		return nil, err
 	}
 	return f, nil
+}
+
+// newIPPoolsFor returns the IPPools of w's whereabouts namespace, read
+// through a dynamic client for cfg.
+func newIPPoolsFor(cfg *rest.Config, w wiring) (*ipPools, error) {
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	namespace := w.whereaboutsNamespace
+	if namespace == "" {
+		namespace = defaultWhereaboutsNamespace
+	}
+	return newIPPools(client, namespace, w.resync)
 }
 
 // newClients returns the clients of the three APIs the controller uses,

@@ -39,4 +39,17 @@ const (
 	// MessageReservedRange is the message of a ReservedRange Event and
 	// condition.
 	MessageReservedRange = "spec.cidr %s overlaps %s, which the cluster reserves for itself (the controller's --reserved-cidrs: service, pod or node ranges); choose a CIDR outside it"
+
+	// AddressesExhausted is used when a Macvlan Network runs out of
+	// addresses for pods; the AddressesExhausted condition turned True.
+	AddressesExhausted = samplecrdv1.ConditionAddressesExhausted
+	// MessageNoFreeAddresses is the message of the AddressesExhausted=True
+	// condition and Event: total, then leaked.
+	MessageNoFreeAddresses = "All %d addresses for pods are allocated, %d of them leaked (held for pods that no longer exist): the next pod to attach fails. Release the leaked ones (see the README), delete pods, or move to a Network with a larger range"
+	// MessageHighWater is the message of AddressesExhausted=False at the
+	// high-water mark: allocated, total, free, leaked.
+	MessageHighWater = "%d of %d addresses for pods are allocated, only %d free (%d leaked: held for pods that no longer exist)"
+	// MessageAddressesAvailable is the message of AddressesExhausted=False
+	// below it: allocated, total, leaked.
+	MessageAddressesAvailable = "%d of %d addresses for pods are allocated (%d leaked: held for pods that no longer exist)"
 )

@@ -150,6 +150,9 @@ func usedBySyncsAndInformers(t *testing.T) sets.Set[permission] {
 			}
 		}
 	}
+	// The IPPool informer has no factory: it starts on its own once its
+	// API is served (ippools.go).
+	go f.controller.ipPools.informer.RunWithContext(informersCtx)
 	// The informers' watches are started once their lists are in.
 	waitFor(t, "every informer to watch", func() bool {
 		watched := 0
@@ -158,7 +161,7 @@ func usedBySyncsAndInformers(t *testing.T) sets.Set[permission] {
 				watched++
 			}
 		}
-		return watched >= len(f.factories)
+		return watched >= len(f.factories)+1
 	})
 	used.Insert(requested(f)...)
 	return used
@@ -199,7 +202,7 @@ func usedByLeaderElection(t *testing.T) sets.Set[permission] {
 // clients have recorded so far.
 func requested(f *fixture) []permission {
 	var out []permission
-	for _, actions := range [][]core.Action{f.kubeclient.Actions(), f.client.Actions(), f.nadclient.Actions()} {
+	for _, actions := range [][]core.Action{f.kubeclient.Actions(), f.client.Actions(), f.nadclient.Actions(), f.dynamic.Actions()} {
 		out = append(out, permissionsOf(actions)...)
 	}
 	return out

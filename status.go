@@ -100,7 +100,8 @@ func (c *Controller) reportProblem(ctx context.Context, network *samplecrdv1.Net
 
 // updateStatus sets the Ready condition, observedGeneration and
 // attachmentName on a copy of the Network and writes the status only when
-// it differs from what is stored. It reports whether it wrote.
+// it differs from what is stored, with the usage figures of the moment. It
+// reports whether it wrote.
 func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Network, ready metav1.Condition, attachmentName string) (bool, error) {
 	updated := network.DeepCopy()
 	updated.Status.ObservedGeneration = network.Generation
@@ -113,12 +114,16 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 	if equality.Semantic.DeepEqual(updated.Status, network.Status) {
 		return false, nil
 	}
+	// A write is due anyway: the usage figures go with it (usage.go).
+	c.setUsage(&updated.Status, network)
 	rv, err := c.writeStatus(ctx, updated)
 	if err != nil {
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
 	c.expectations.WroteStatus(cache.MetaObjectToName(network), rv)
+	c.statusWritten.Store(cache.MetaObjectToName(network), true)
 	klog.FromContext(ctx).V(2).Info("Updated status", "reason", ready.Reason)
+	c.recordExhaustion(network, updated)
 	return true, nil
 }
 

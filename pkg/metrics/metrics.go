@@ -79,6 +79,18 @@ var (
 		Subsystem+"_networks",
 		"Networks in the controller's cache by the status of their Ready condition (Unknown: not synced yet).",
 		[]string{"ready"}, nil, k8smetrics.ALPHA, "")
+
+	// exhaustedDesc and leakedDesc describe the usage totals, which
+	// usageCollector asks for at scrape time: aggregates, never a series
+	// per Network (50k Networks must not mean 50k series).
+	exhaustedDesc = k8smetrics.NewDesc(
+		Subsystem+"_networks_addresses_exhausted",
+		"Networks whose AddressesExhausted condition is True: no address left for pods.",
+		nil, nil, k8smetrics.ALPHA, "")
+	leakedDesc = k8smetrics.NewDesc(
+		Subsystem+"_leaked_addresses",
+		"Addresses the Networks' status reports leaked, in all: allocated by whereabouts for pods that no longer exist.",
+		nil, nil, k8smetrics.ALPHA, "")
 )
 
 func init() {
@@ -144,6 +156,40 @@ func (nc *networksCollector) CollectWithStability(ch chan<- k8smetrics.Metric) {
 	for _, status := range []string{"True", "False", "Unknown"} {
 		ch <- k8smetrics.NewLazyConstMetric(networksDesc, k8smetrics.GaugeValue, float64(counts[status]), status)
 	}
+}
+
+// UsageTotals are the usage of all Networks, summed.
+type UsageTotals struct {
+	// Exhausted counts the Networks that have no address left for pods.
+	Exhausted int
+	// Leaked is how many addresses they report leaked, in all.
+	Leaked int64
+}
+
+// RegisterUsageTotals adds the gauges of Networks exhausted and of leaked
+// addresses, which totals computes when /metrics is scraped. Call it once
+// per process.
+func RegisterUsageTotals(totals func() UsageTotals) {
+	legacyregistry.CustomMustRegister(&usageCollector{totals: totals})
+}
+
+// usageCollector exports totals' answer as two gauges.
+type usageCollector struct {
+	k8smetrics.BaseStableCollector
+	totals func() UsageTotals
+}
+
+// DescribeWithStability describes the two metrics this collector emits.
+func (uc *usageCollector) DescribeWithStability(ch chan<- *k8smetrics.Desc) {
+	ch <- exhaustedDesc
+	ch <- leakedDesc
+}
+
+// CollectWithStability exports the totals.
+func (uc *usageCollector) CollectWithStability(ch chan<- k8smetrics.Metric) {
+	t := uc.totals()
+	ch <- k8smetrics.NewLazyConstMetric(exhaustedDesc, k8smetrics.GaugeValue, float64(t.Exhausted))
+	ch <- k8smetrics.NewLazyConstMetric(leakedDesc, k8smetrics.GaugeValue, float64(t.Leaked))
 }
 
 // Handler serves /metrics in the Prometheus text format and, with
