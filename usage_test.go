@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/usage"
 )
@@ -208,5 +209,20 @@ func TestUsageWritesAreThrottled(t *testing.T) {
 	}
 	if got := written(); len(got) != 2 {
 		t.Fatalf("a sync with nothing changed wrote: %v", got)
+	}
+}
+
+// TestUsageTotals: the aggregate metrics sum the cached Networks' status:
+// how many are exhausted, how many addresses are leaked in all.
+func TestUsageTotals(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	full := withAddresses(synced(newMacvlan("a", "full", "198.18.21.0/30", "198.18.21.1")), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1, Leaked: 1},
+		samplecrdv1.ReasonNoFreeAddresses, "", metav1.NewTime(epoch))
+	busy := withAddresses(synced(newMacvlan("a", "busy", "198.18.22.0/28", "198.18.22.1")), samplecrdv1.NetworkAddresses{Total: 13, Allocated: 12, Leaked: 3},
+		samplecrdv1.ReasonHighWater, "", metav1.NewTime(epoch))
+	bridge := synced(newNetwork("a", "bridge", "198.18.23.0/24", "198.18.23.1", 0))
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{full, busy, bridge}})
+	if got, want := f.controller.UsageTotals(), (metrics.UsageTotals{Exhausted: 1, Leaked: 4}); got != want {
+		t.Errorf("UsageTotals() = %+v, want %+v", got, want)
 	}
 }
