@@ -152,7 +152,9 @@ func (c *Controller) addIPPoolHandlers(p *ipPools) error {
 	_, err := p.informer.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj interface{}, _ bool) { c.enqueuePoolNetworks(obj) },
 		UpdateFunc: func(oldObj, newObj interface{}) {
-			if o, n := oldObj.(*usage.IPPool), newObj.(*usage.IPPool); o.ResourceVersion != n.ResourceVersion {
+			// Resyncs replay the cache with the same resourceVersion.
+			o, _ := usage.IPPoolFromCache(oldObj)
+			if n, ok := usage.IPPoolFromCache(newObj); !ok || o == nil || o.ResourceVersion != n.ResourceVersion {
 				c.enqueuePoolNetworks(newObj)
 			}
 		},
