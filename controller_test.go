@@ -40,6 +40,7 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -193,6 +194,9 @@ type fixtureObjects struct {
 	namespaces []*corev1.Namespace
 	// reserved are the controller's reserved ranges.
 	reserved []netip.Prefix
+	// pods are cached pods, as podrefs.Transform keeps them (and on the
+	// server).
+	pods []*corev1.Pod
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -201,8 +205,12 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	for _, n := range objs.networks {
 		networkObjects = append(networkObjects, n)
 	}
+	var podObjects []runtime.Object
+	for _, p := range objs.pods {
+		podObjects = append(podObjects, p)
+	}
 	f := &fixture{
-		kubeclient: k8sfake.NewClientset(),
+		kubeclient: k8sfake.NewClientset(podObjects...),
 		nadclient:  nadfake.NewSimpleClientset(),
 		client:     fake.NewClientset(networkObjects...),
 		recorder:   record.NewFakeRecorder(100),
@@ -218,9 +226,10 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	podInformers := kubeinformers.NewSharedInformerFactoryWithOptions(f.kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform))
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(),
+		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(),
 		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx))})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +237,16 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	t.Cleanup(c.events.Stop)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
-	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers}
+	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers, podInformers}
+	for _, p := range objs.pods {
+		slim, err := podrefs.Transform(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.podsIndexer.Add(slim); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, n := range objs.networks {
 		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
 			t.Fatal(err)
