@@ -37,6 +37,7 @@ import (
 	listers "github.com/samplecrd/network-controller/pkg/generated/listers/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/usage"
 )
@@ -161,6 +162,11 @@ type Controller struct {
 	attachmentsSynced cache.InformerSynced
 	namespacesLister  corelisters.NamespaceLister
 	namespacesSynced  cache.InformerSynced
+	// podsIndexer is the pod cache: *podrefs.Pod objects, indexed by the
+	// Networks each pod holds and is attached to (pkg/podrefs). It has no
+	// typed lister: read it through the indexer and podrefs.FromCache.
+	podsIndexer cache.Indexer
+	podsSynced  cache.InformerSynced
 
 	// expectations lets a sync tell a cache that lags behind the
 	// controller's own writes from one that is current.
@@ -179,9 +185,6 @@ type Controller struct {
 	// bursts tells when to return memory (pkg/freemem).
 	bursts freemem.Tracker
 
-	// pods is the pod cache (podrefs), indexed by the Networks pods are
-	// attached to; nil without one.
-	pods cache.Indexer
 	// ipPools are whereabouts' IPPools; nil without them (usage.go).
 	ipPools *ipPools
 	// usageThrottle paces the writes of usage figures (usage.go).
@@ -202,8 +205,10 @@ type Controller struct {
 
 // NewController returns a Controller fed by the given informers. It adds the
 // Network types to client-go's scheme so that Events can refer to Networks,
-// and registers the overlap index on the Network informer, so it must be
-// called before the informer factories start.
+// and registers the overlap index on the Network informer and the
+// podrefs indexes on the pod informer, so it must be called before the
+// informer factories start. The pod informer's transform must be
+// podrefs.Transform: its cache holds *podrefs.Pod.
 func NewController(
 	ctx context.Context,
 	kubeclientset kubernetes.Interface,
@@ -212,6 +217,7 @@ func NewController(
 	networkInformer informers.NetworkInformer,
 	attachmentInformer nadinformers.NetworkAttachmentDefinitionInformer,
 	namespaceInformer coreinformers.NamespaceInformer,
+	podInformer coreinformers.PodInformer,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -238,6 +244,9 @@ func NewController(
 	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc, poolIndex: poolIndexFunc}); err != nil {
 		return nil, fmt.Errorf("adding the Network indexes: %w", err)
 	}
+	if err := podInformer.Informer().AddIndexers(podrefs.Indexers()); err != nil {
+		return nil, fmt.Errorf("adding the pod indexes: %w", err)
+	}
 
 	logger.V(4).Info("Creating event recorder")
 	// Event recording outlives ctx: Run flushes the last Events after the
@@ -257,6 +266,8 @@ func NewController(
 		attachmentsSynced: attachmentInformer.Informer().HasSynced,
 		namespacesLister:  namespaceInformer.Lister(),
 		namespacesSynced:  namespaceInformer.Informer().HasSynced,
+		podsIndexer:       podInformer.Informer().GetIndexer(),
+		podsSynced:        podInformer.Informer().HasSynced,
 		expectations:      expectations.New(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
@@ -271,7 +282,7 @@ func NewController(
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer()); err != nil {
+	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer(), podInformer.Informer()); err != nil {
 		return nil, err
 	}
 	if c.ipPools != nil {
@@ -284,7 +295,7 @@ func NewController(
 
 // addEventHandlers connects the informers to the handlers (handlers.go),
 // which decide what gets queued.
-func (c *Controller) addEventHandlers(networks, attachments, namespaces cache.SharedIndexInformer) error {
+func (c *Controller) addEventHandlers(networks, attachments, namespaces, pods cache.SharedIndexInformer) error {
 	if _, err := networks.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    c.addNetwork,
 		UpdateFunc: c.updateNetwork,
@@ -304,6 +315,13 @@ func (c *Controller) addEventHandlers(networks, attachments, namespaces cache.Sh
 		UpdateFunc: c.updateNamespace,
 	}); err != nil {
 		return fmt.Errorf("adding Namespace event handlers: %w", err)
+	}
+	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	}); err != nil {
+		return fmt.Errorf("adding Pod event handlers: %w", err)
 	}
 	return nil
 }
@@ -336,7 +354,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced, c.podsSynced); !ok {
 		c.workqueue.ShutDown()
 		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
@@ -383,7 +401,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 // HasSynced reports whether the informer caches have synced.
 func (c *Controller) HasSynced() bool {
-	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced()
+	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced() && c.podsSynced()
 }
 
 // Ready is nil when the controller can work (/readyz): the

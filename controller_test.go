@@ -42,6 +42,7 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 	"github.com/samplecrd/network-controller/pkg/usage"
@@ -71,12 +72,14 @@ func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *sampl
 }
 
 // withStatus returns a copy of n whose status says Ready=status/reason at
-// n's generation, as a previous sync at epoch would have left it.
+// n's generation, as a previous sync at epoch would have left it, with no
+// pod attached.
 func withStatus(n *samplecrdv1.Network, status metav1.ConditionStatus, reason, message, attachmentName string) *samplecrdv1.Network {
 	n = n.DeepCopy()
 	n.Status = samplecrdv1.NetworkStatus{
 		ObservedGeneration: n.Generation,
 		AttachmentName:     attachmentName,
+		AttachedPods:       ptr.To[int32](0),
 		Conditions: []metav1.Condition{{
 			Type: samplecrdv1.ConditionReady, Status: status, Reason: reason, Message: message,
 			ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(epoch),
@@ -200,6 +203,9 @@ type fixtureObjects struct {
 	namespaces []*corev1.Namespace
 	// reserved are the controller's reserved ranges.
 	reserved []netip.Prefix
+	// pods are cached pods, as podrefs.Transform keeps them (and on the
+	// server).
+	pods []*corev1.Pod
 	// pools are whereabouts' IPPools in the IPPool cache, which counts as
 	// synced unless noPools: then the controller has no IPPool cache, as
 	// in a cluster without whereabouts' CRDs.
@@ -215,8 +221,12 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	for _, n := range objs.networks {
 		networkObjects = append(networkObjects, n)
 	}
+	var podObjects []runtime.Object
+	for _, p := range objs.pods {
+		podObjects = append(podObjects, p)
+	}
 	f := &fixture{
-		kubeclient: k8sfake.NewClientset(),
+		kubeclient: k8sfake.NewClientset(podObjects...),
 		nadclient:  nadfake.NewSimpleClientset(),
 		client:     fake.NewClientset(networkObjects...),
 		recorder:   record.NewFakeRecorder(100),
@@ -232,6 +242,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	podInformers := kubeinformers.NewSharedInformerFactoryWithOptions(f.kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform))
 	var pools *ipPools
 	f.clock = testclock.NewFakePassiveClock(now)
 	f.dynamic = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
@@ -241,7 +252,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	}
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(),
+		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(),
 		Options{Clock: f.clock, ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx)),
 			IPPools: pools, UsageWriteInterval: objs.usageWindow})
 	if err != nil {
@@ -250,7 +261,16 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	t.Cleanup(c.events.Stop)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
-	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers}
+	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers, podInformers}
+	for _, p := range objs.pods {
+		slim, err := podrefs.Transform(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.podsIndexer.Add(slim); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, n := range objs.networks {
 		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/httpserve"
 	"github.com/samplecrd/network-controller/pkg/leadership"
 	"github.com/samplecrd/network-controller/pkg/metrics"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/signals"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
@@ -246,6 +247,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.networks.Samplecrd().V1().Networks(),
 		f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		f.kube.Core().V1().Namespaces(),
+		f.pods.Core().V1().Pods(),
 		opts)
 	if err != nil {
 		return nil, nil, err
@@ -253,6 +255,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 	start := func(ctx context.Context) func() {
 		f.networks.Start(ctx.Done())
 		f.kube.Start(ctx.Done())
+		f.pods.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
 		go attachments.run(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
@@ -263,16 +266,20 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()
+			f.pods.Shutdown()
 		}
 	}
 	return controller, start, nil
 }
 
-// informerFactories are the controller's three informer factories.
+// informerFactories are the controller's informer factories. Pods have a
+// factory of their own because a factory has one transform for all its
+// informers, and the pod cache keeps *podrefs.Pod (pkg/podrefs).
 type informerFactories struct {
 	networks    informers.SharedInformerFactory
 	attachments nadinformers.SharedInformerFactory
 	kube        kubeinformers.SharedInformerFactory
+	pods        kubeinformers.SharedInformerFactory
 }
 
 // newInformerFactories builds the informer factories on clients for cfg
@@ -294,6 +301,8 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 			nadinformers.WithTweakListOptions(selectManagedAttachments)),
 		kube: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 			kubeinformers.WithTransform(namespaceTransform)),
+		pods: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+			kubeinformers.WithTransform(podrefs.Transform)),
 	}
 	// The attachment informers' factory predates WithTransform.
 	if err := f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {

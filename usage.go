@@ -66,17 +66,14 @@ func (c *Controller) reportUsage(ctx context.Context, network *samplecrdv1.Netwo
 }
 
 // setUsage sets on status, a copy of network's, the usage figures the
-// caches give: attachedPods when the pod cache is there, and for a
+// caches give: attachedPods, and for a
 // Macvlan Network with a valid spec the addresses and AddressesExhausted
 // once the IPPool cache has synced (until then they stay as they are). A
 // Network of another mode has neither.
 func (c *Controller) setUsage(status *samplecrdv1.NetworkStatus, network *samplecrdv1.Network) {
 	key := cache.MetaObjectToName(network).String()
-	if c.pods != nil {
-		attached, err := c.pods.IndexKeys(podrefs.IndexAttached, key)
-		if err == nil {
-			status.AttachedPods = ptr.To(int32(len(attached)))
-		}
+	if attached, err := c.podsIndexer.IndexKeys(podrefs.IndexAttached, key); err == nil {
+		status.AttachedPods = ptr.To(int32(len(attached)))
 	}
 	if network.Spec.Mode != samplecrdv1.NetworkModeMacvlan {
 		status.Addresses = nil
@@ -120,10 +117,7 @@ func exhaustionCondition(a usage.Addresses) metav1.Condition {
 // podExists reports whether the pod whereabouts names by podRef
 // ("namespace/name", the pod cache's key) is in the pod cache.
 func (c *Controller) podExists(podRef string) bool {
-	if c.pods == nil {
-		return true
-	}
-	_, ok, err := c.pods.GetByKey(podRef)
+	_, ok, err := c.podsIndexer.GetByKey(podRef)
 	return ok || err != nil
 }
 
