@@ -8,6 +8,7 @@ import (
 	"time"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
@@ -61,18 +62,45 @@ func withAddresses(n *samplecrdv1.Network, a samplecrdv1.NetworkAddresses, reaso
 	return n
 }
 
+// withPods returns a copy of n whose status counts attached pods.
+func withPods(n *samplecrdv1.Network, attached int32) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.Status.AttachedPods = &attached
+	return n
+}
+
+// runningOn returns a Running pod of namespace/name that Multus attached
+// to the Network key.
+func runningOn(namespace, name, key string) *corev1.Pod {
+	return newPod(namespace, name, corev1.PodRunning, key, attachedTo(key))
+}
+
 // usageSyncCases are the rows of the sync table (syncHandlerCases) for
 // the usage figures in status.
 func usageSyncCases(t *testing.T) []syncHandlerCase {
+	// A Bridge Network: pods attached, not addresses.
+	blue := newNetwork("team-a", "blue", "198.18.24.0/24", "198.18.24.1", 0)
+	bluePods := []*corev1.Pod{
+		runningOn("team-a", "attached", "team-a/blue"),
+		// Finished: it holds no sandbox, so no interface.
+		newPod("team-a", "finished", corev1.PodSucceeded, "blue", attachedTo("team-a/blue")),
+		// Asks for blue, but Multus has not attached it (yet).
+		newPod("team-a", "starting", corev1.PodPending, "blue", ""),
+		runningOn("team-a", "elsewhere", "team-a/other"),
+		// Another namespace's pod, attached by namespace/name.
+		runningOn("team-b", "visitor", "team-a/blue"),
+	}
 	// A /24 whose gateway is .1 has 253 addresses for pods.
 	mv := newMacvlan("team-a", "mv", "198.18.20.0/24", "198.18.20.1")
+	mvPods := []*corev1.Pod{runningOn("team-a", "web-1", "team-a/mv"), runningOn("team-a", "web-2", "team-a/mv")}
 	mvPool := poolFor(t, mv, "198.18.20.10", "team-a/web-1", "198.18.20.11", "team-a/web-2")
 	mvAvailable := fmt.Sprintf(MessageAddressesAvailable, 2, 253, 0)
-	mvCounted := withAddresses(synced(mv), samplecrdv1.NetworkAddresses{Total: 253, Allocated: 2}, samplecrdv1.ReasonAddressesAvailable, mvAvailable, metav1.NewTime(epoch))
+	mvCounted := withAddresses(withPods(synced(mv), 2), samplecrdv1.NetworkAddresses{Total: 253, Allocated: 2}, samplecrdv1.ReasonAddressesAvailable, mvAvailable, metav1.NewTime(epoch))
 	// A /30 whose gateway is .1 has one address for pods: .2.
 	tiny := newMacvlan("team-a", "tiny", "198.18.21.0/30", "198.18.21.1")
 	tinyFree := withAddresses(synced(tiny), samplecrdv1.NetworkAddresses{Total: 1}, samplecrdv1.ReasonAddressesAvailable, fmt.Sprintf(MessageAddressesAvailable, 0, 1, 0), metav1.NewTime(epoch))
-	// A /28 whose gateway is .1 has 13; 12 in use is past 90 %.
+	// A /28 whose gateway is .1 has 13; 12 in use is past 90 %. None of
+	// the pods whereabouts allocated them for exists: all 12 are leaked.
 	busy := newMacvlan("team-a", "busy", "198.18.22.0/28", "198.18.22.1")
 	var busyAllocations []string
 	for i := 2; i < 14; i++ {
@@ -82,32 +110,71 @@ func usageSyncCases(t *testing.T) []syncHandlerCase {
 
 	return []syncHandlerCase{
 		{
+			name:        "a Ready Network counts the pods Multus attached to it that have not finished, from any namespace",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{synced(blue)}, attachments: attachmentsOf(t, blue), pods: bluePods},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{updateStatus(withPods(synced(blue), 2))},
+		},
+		{
+			name:        "a Network whose status counts its pods already makes no write",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{withPods(synced(blue), 2)}, attachments: attachmentsOf(t, blue), pods: bluePods},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+		},
+		{
+			name:        "a new Network gets Ready and its attached pods in one status write",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}, pods: bluePods},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNAD:     func() []action { return []action{createAttachment(ownedAttachment(t, blue))} },
+			wantNetwork: []action{updateStatus(withPods(after(blue, synced(blue)), 2))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
 			name:        "a Ready Macvlan Network gets its addresses in status: 2 of 253 allocated, AddressesAvailable",
-			objects:     fixtureObjects{networks: []*samplecrdv1.Network{synced(mv)}, attachments: attachmentsOf(t, mv), pools: []*usage.IPPool{mvPool}},
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{synced(mv)}, attachments: attachmentsOf(t, mv), pools: []*usage.IPPool{mvPool}, pods: mvPods},
 			key:         mv,
 			wantOutcome: outcomeSuccess,
-			wantNetwork: []action{updateStatus(withAddresses(synced(mv), samplecrdv1.NetworkAddresses{Total: 253, Allocated: 2}, samplecrdv1.ReasonAddressesAvailable, mvAvailable, metav1.NewTime(now)))},
+			wantNetwork: []action{updateStatus(withAddresses(withPods(synced(mv), 2), samplecrdv1.NetworkAddresses{Total: 253, Allocated: 2}, samplecrdv1.ReasonAddressesAvailable, mvAvailable, metav1.NewTime(now)))},
 		},
 		{
 			name:        "a Macvlan Network whose status has its figures already makes no write",
-			objects:     fixtureObjects{networks: []*samplecrdv1.Network{mvCounted}, attachments: attachmentsOf(t, mv), pools: []*usage.IPPool{mvPool}},
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{mvCounted}, attachments: attachmentsOf(t, mv), pools: []*usage.IPPool{mvPool}, pods: mvPods},
 			key:         mv,
 			wantOutcome: outcomeSuccess,
 		},
 		{
-			name:        "a Macvlan Network whose last address is allocated is AddressesExhausted, with a Warning Event",
-			objects:     fixtureObjects{networks: []*samplecrdv1.Network{tinyFree}, attachments: attachmentsOf(t, tiny), pools: []*usage.IPPool{poolFor(t, tiny, "198.18.21.2", "team-a/last")}},
+			name:        "an address held for a pod that no longer exists is leaked",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{mvCounted}, attachments: attachmentsOf(t, mv), pools: []*usage.IPPool{mvPool}, pods: mvPods[:1]},
+			key:         mv,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{updateStatus(withAddresses(withPods(synced(mv), 1), samplecrdv1.NetworkAddresses{Total: 253, Allocated: 2, Leaked: 1}, samplecrdv1.ReasonAddressesAvailable,
+				fmt.Sprintf(MessageAddressesAvailable, 2, 253, 1), metav1.NewTime(epoch)))},
+		},
+		{
+			name: "a Macvlan Network whose last address is allocated is AddressesExhausted, with a Warning Event",
+			objects: fixtureObjects{networks: []*samplecrdv1.Network{tinyFree}, attachments: attachmentsOf(t, tiny), pools: []*usage.IPPool{poolFor(t, tiny, "198.18.21.2", "team-a/last")},
+				pods: []*corev1.Pod{runningOn("team-a", "last", "team-a/tiny")}},
 			key:         tiny,
 			wantOutcome: outcomeSuccess,
-			wantNetwork: []action{updateStatus(withAddresses(synced(tiny), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1}, samplecrdv1.ReasonNoFreeAddresses, fmt.Sprintf(MessageNoFreeAddresses, 1, 0), metav1.NewTime(now)))},
+			wantNetwork: []action{updateStatus(withAddresses(withPods(synced(tiny), 1), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1}, samplecrdv1.ReasonNoFreeAddresses, fmt.Sprintf(MessageNoFreeAddresses, 1, 0), metav1.NewTime(now)))},
 			wantEvents:  []string{"Warning AddressesExhausted|All 1 addresses for pods are allocated"},
+		},
+		{
+			name: "a Network that stays exhausted gets no second Event when its figures change",
+			objects: fixtureObjects{networks: []*samplecrdv1.Network{withAddresses(withPods(synced(tiny), 1), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1}, samplecrdv1.ReasonNoFreeAddresses,
+				fmt.Sprintf(MessageNoFreeAddresses, 1, 0), metav1.NewTime(epoch))}, attachments: attachmentsOf(t, tiny), pools: []*usage.IPPool{poolFor(t, tiny, "198.18.21.2", "team-a/last")}},
+			key:         tiny,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{updateStatus(withAddresses(synced(tiny), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1, Leaked: 1}, samplecrdv1.ReasonNoFreeAddresses, fmt.Sprintf(MessageNoFreeAddresses, 1, 1), metav1.NewTime(epoch)))},
 		},
 		{
 			name:        "a Macvlan Network with 12 of 13 addresses allocated is at the high-water mark, not exhausted",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{synced(busy)}, attachments: attachmentsOf(t, busy), pools: []*usage.IPPool{poolFor(t, busy, busyAllocations...)}},
 			key:         busy,
 			wantOutcome: outcomeSuccess,
-			wantNetwork: []action{updateStatus(withAddresses(synced(busy), samplecrdv1.NetworkAddresses{Total: 13, Allocated: 12}, samplecrdv1.ReasonHighWater, fmt.Sprintf(MessageHighWater, 12, 13, 1, 0), metav1.NewTime(now)))},
+			wantNetwork: []action{updateStatus(withAddresses(synced(busy), samplecrdv1.NetworkAddresses{Total: 13, Allocated: 12, Leaked: 12}, samplecrdv1.ReasonHighWater, fmt.Sprintf(MessageHighWater, 12, 13, 1, 12), metav1.NewTime(now)))},
 		},
 		{
 			name:        "a new Macvlan Network gets Ready and its addresses in one status write",
