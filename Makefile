@@ -47,8 +47,8 @@ test-images: ## hack/images.sh's images imported and run in a throwaway containe
 	go test -count=1 -timeout 20m ./test/images/...
 
 .PHONY: test-integration
-test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest).
-	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" go test -count=1 -run '^TestIntegration' .
+test-integration: ## The controller in-process against a real kube-apiserver and etcd (envtest); whereabouts' CRDs from hack/cni.
+	KUBEBUILDER_ASSETS="$$(hack/k8s/install.sh)" CNI_PLUGINS_DIR="$$(hack/cni/install.sh)" go test -count=1 -run '^TestIntegration' .
 
 .PHONY: test-e2e
 test-e2e: ## The user's path with the real binaries: local control plane, controller binary, kubectl.
