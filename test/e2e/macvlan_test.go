@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/test/cnisim"
@@ -45,7 +46,8 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 	c.newNamespace(t, ns)
 	c.newNamespace(t, longNS)
 	newIPAMNamespace(t, c, ipam)
-	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	c.newNamespace(t, cnisim.PodNamespace)
+	c.startController(t, "network-controller", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--whereabouts-namespace="+ipam)
 
 	for _, tc := range []struct {
 		family, ns, name, cidr, gateway string
@@ -93,6 +95,10 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 			t.Errorf("kubectl get -o wide:\n%s", out)
 		}
 		c.mustKubectl(t, "create", "--dry-run=server", "-n", ns, "-f", filepath.Join(c.repo, "artifacts/examples/example-macvlan-network.yaml"))
+	})
+
+	t.Run("status counts the attached pods and the allocated, leaked and exhausted addresses", func(t *testing.T) {
+		checkUsageInStatus(t, c, ns, ipam)
 	})
 
 	t.Run("an MTU above the uplink's fails at ADD", func(t *testing.T) {
@@ -251,4 +257,127 @@ func addOffset(a netip.Addr, off uint64) netip.Addr {
 	n.FillBytes(b)
 	out, _ := netip.AddrFromSlice(b)
 	return out
+}
+
+// checkUsageInStatus attaches pods of simulated nodes to Macvlan Networks
+// and reads their usage from status, as kubectl shows it. The simulation
+// runs no kubelet and no Multus, so the test creates each pod object and
+// writes its network-status annotation as Multus would, from the ADD
+// result (attachPodObject). The pod objects are
+// never scheduled (nodeName unset: no scheduler runs here, and the garbage
+// collector of kube-controller-manager removes pods bound to a node that
+// does not exist).
+func checkUsageInStatus(t *testing.T, c *localCluster, ns, ipam string) {
+	// A /29 whose gateway is .1: 5 addresses for pods.
+	conf := createMacvlanNetwork(t, c, ns, "usage", "198.18.17.0/29", "198.18.17.1", nil, 0)
+	sw := cnisim.NewSwitchForTest(t)
+	nodes := [2]*cnisim.Node{cnisim.NewForTest(t), cnisim.NewForTest(t)}
+	for _, n := range nodes {
+		if err := sw.Plug(n, uplink, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.UseWhereabouts(t.Context(), c.kubeconfig, ipam); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := attachPodObject(t, c, nodes[0], ns, "usage", "usage-a", conf)
+	attachPodObject(t, c, nodes[1], ns, "usage", "usage-b", conf)
+	waitForStatus(t, c, ns, "usage", "{.status.attachedPods} {.status.addresses.total} {.status.addresses.allocated} {.status.addresses.leaked}", "2 5 2 0")
+	out := c.mustKubectl(t, "get", "-n", ns, "network", "usage", "-o", "wide")
+	if header := strings.Join(strings.Fields(strings.SplitN(out, "\n", 2)[0]), " "); !strings.Contains(header, "READY PODS") || !strings.Contains(header, "USED TOTAL") {
+		t.Errorf("kubectl get -o wide has no Pods, Used and Total columns:\n%s", out)
+	}
+	t.Logf("after two ADDs:\n%s", out)
+
+	// The pod object goes without a DEL (its node died, say): its address
+	// stays allocated, held for a pod that no longer exists.
+	c.mustKubectl(t, "delete", "pod", "-n", cnisim.PodNamespace, "usage-b", "--wait=true")
+	waitForStatus(t, c, ns, "usage", "{.status.attachedPods} {.status.addresses.allocated} {.status.addresses.leaked}", "1 2 1")
+	t.Logf("after a pod object went without DEL:\n%s\n%s", c.mustKubectl(t, "get", "-n", ns, "network", "usage", "-o", "wide"),
+		c.mustKubectl(t, "describe", "-n", ns, "network", "usage"))
+	if err := a.Detach(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A /30 whose gateway is .1 has one address for pods: one ADD fills it.
+	tiny := createMacvlanNetwork(t, c, ns, "tiny", "198.18.17.8/30", "198.18.17.9", nil, 0)
+	last := attachPodObject(t, c, nodes[0], ns, "tiny", "tiny-a", tiny)
+	waitForStatus(t, c, ns, "tiny", `{.status.attachedPods} {.status.addresses.allocated}/{.status.addresses.total} {.status.addresses.leaked} {.status.conditions[?(@.type=="AddressesExhausted")].status} {.status.conditions[?(@.type=="AddressesExhausted")].reason}`, "1 1/1 0 True NoFreeAddresses")
+	waitForEvent(t, c, ns, "tiny", "Warning", "AddressesExhausted")
+	t.Logf("a tiny range filled:\n%s", c.mustKubectl(t, "describe", "-n", ns, "network", "tiny"))
+	if err := last.Detach(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// attachPodObject does what the kubelet and Multus do for a pod of node
+// on the Network ns/name: the pod object exists first, asking for the
+// Network (in cnisim.PodNamespace, where the plugins are told the pod
+// is), then the ADD, then the network-status annotation from its result.
+// The object is deleted when the test ends.
+func attachPodObject(t *testing.T, c *localCluster, node *cnisim.Node, ns, name, podName string, conf []byte) *cnisim.Attachment {
+	t.Helper()
+	manifest, err := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": podName, "namespace": cnisim.PodNamespace, "annotations": map[string]string{
+			"k8s.v1.cni.cncf.io/networks": ns + "/" + name,
+		}},
+		"spec": map[string]any{"containers": []map[string]any{{"name": "app", "image": "localhost/workload:network-controller"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.kubectlAs(c.kubeconfig, string(manifest), "create", "-f", "-"); err != nil {
+		t.Fatalf("creating pod %s: %v\n%s", podName, err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = c.kubectl("delete", "pod", "-n", cnisim.PodNamespace, podName, "--ignore-not-found", "--wait=false")
+	})
+	pod, err := node.NewPod(t.Context(), podName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := pod.Attach(t.Context(), "net1", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	for _, p := range att.Addrs() {
+		ips = append(ips, p.Addr().String())
+	}
+	status, err := json.Marshal([]map[string]any{{"name": ns + "/" + name, "interface": "net1", "ips": ips}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mustKubectl(t, "annotate", "pod", "-n", cnisim.PodNamespace, podName, "k8s.v1.cni.cncf.io/network-status="+string(status))
+	return att
+}
+
+// waitForStatus waits up to a minute for the jsonpath of Network ns/name
+// to read want.
+func waitForStatus(t *testing.T, c *localCluster, ns, name, jsonpath, want string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := c.kubectl("get", "-n", ns, "network", name, "-o", "jsonpath="+jsonpath)
+		if got = strings.TrimSpace(out); err == nil && got == want {
+			return
+		}
+	}
+	status, _ := c.kubectl("get", "-n", ns, "network", name, "-o", "jsonpath={.status}")
+	t.Fatalf("Network %s/%s: %s reads %q, want %q\nstatus: %s", ns, name, jsonpath, got, want, status)
+}
+
+// waitForEvent waits up to a minute for an Event of type and reason on
+// the Network ns/name.
+func waitForEvent(t *testing.T, c *localCluster, ns, name, eventType, reason string) {
+	t.Helper()
+	selector := "involvedObject.kind=Network,involvedObject.name=" + name + ",type=" + eventType + ",reason=" + reason
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if out, err := c.kubectl("get", "events", "-n", ns, "--field-selector", selector, "-o", "name"); err == nil && strings.TrimSpace(out) != "" {
+			return
+		}
+	}
+	events, _ := c.kubectl("get", "events", "-n", ns)
+	t.Fatalf("no %s Event %s on Network %s/%s\n%s", eventType, reason, ns, name, events)
 }
