@@ -12,6 +12,9 @@
 #   BENCH_OUTAGE_BURST   Networks per outage run (default 1000)
 #   BENCH_SCALE          other Ready Networks in the cluster during the
 #                        bursts, and the footprint's size (default 10000)
+#   BENCH_PODS_PER_NETWORK  pods (API objects, no kubelet) attached to
+#                        each of the BENCH_SCALE Networks in the footprint
+#                        with pods (default 5: 50000 pods)
 #   BENCH_LARGE          if set (say 50000), also the footprint at that many
 #                        Networks, once; opt-in, it takes about ten minutes
 #   BENCH_BASELINE       a controller binary built from an older commit: the
@@ -43,6 +46,7 @@ large=${BENCH_LARGE:-0}
 baseline=${BENCH_BASELINE:-}
 shared=${BENCH_SHARED_SIZES:-1000,4000,16000}
 pods_sizes=${BENCH_PODS:-50,200}
+pods_per_network=${BENCH_PODS_PER_NETWORK:-5}
 out=${BENCH_OUT:-BENCHMARKS.md}
 docs=$(dirname "$out")/docs
 mkdir -p "$docs"
@@ -68,7 +72,7 @@ export KUBEBUILDER_ASSETS
 # The shared-CIDR benchmark lives with the handlers in the main package;
 # -short keeps that package's envtest control plane from starting.
 go test -short -run '^$' -bench '^BenchmarkSharedCIDR$' -count="$count" -timeout 30m . -args -shared-cidr-sizes="$shared" | tee "$raw" >&2
-args=(-burst="$burst" -outage-burst="$outage_burst" -scale="$scale")
+args=(-burst="$burst" -outage-burst="$outage_burst" -scale="$scale" -pods-per-network="$pods_per_network")
 go test -run '^$' -bench . -benchtime=1x -count="$count" -timeout 120m ./test/bench/ \
 	-args "${args[@]}" -timeline-dir="$work/timeline" -profile-dir="$work/profile" | tee -a "$raw" >&2
 if [[ "$large" != 0 ]]; then
@@ -298,6 +302,24 @@ $(row $F attachments/network "NetworkAttachmentDefinition creates per Network")
 $(row $F status-writes/network "Status writes per Network")
 $(row $F synced-events/network "Synced Events per Network")
 $(row $F writes/network "All writes per Network (the Events' included)")
+
+## Footprint at $scale Networks with pods
+
+The same, with $pods_per_network pods attached to each Network as API objects ($((scale * pods_per_network)) pods:
+no kubelet runs them; each carries the annotations Multus leaves), so that the controller
+caches every pod and reports the attached pods in each Network's status (issue 22). Compare
+with the table above: same run, same server.
+
+$(header)
+$(row ${F}Pods pods "Pods in the cluster")
+$(row ${F}Pods MiB-idle "**Resident memory idle with $scale Ready Networks and the pods, after a restart (MiB)**")
+$(row ${F}Pods MiB-after-burst "Resident memory idle after making $scale Ready (MiB)")
+$(row ${F}Pods MiB-peak "Resident memory peak during that burst (MiB)")
+$(row ${F}Pods ms-cpu/network "**Controller CPU per Network, start to $scale Ready (ms)**")
+$(row ${F}Pods networks/s "That burst's rate (Networks/s)")
+$(row ${F}Pods s-to-synced "Start to synced caches with $scale Networks and the pods (s)")
+$(row ${F}Pods writes-after-restart "Writes in 5 s by a restarted controller with a 1 s resync" "<=" 0 "none")
+$(row ${F}Pods status-writes/network "Status writes per Network (attachedPods goes with Ready)")
 MD
 	if [[ "$large" != 0 ]]; then
 		L=BenchmarkFootprintLarge

@@ -66,6 +66,9 @@ var (
 	// scale is how many other Ready Networks the cluster holds during the
 	// bursts and how many the footprint is measured with.
 	scale = flag.Int("scale", 10000, "Ready Networks in the cluster during the bursts; the footprint is measured with this many")
+	// podsPerNetwork is how many pods BenchmarkFootprintPods attaches to
+	// each of the -scale Networks.
+	podsPerNetwork = flag.Int("pods-per-network", 5, "pods attached to each Network in BenchmarkFootprintPods (5: 50k pods at the default -scale)")
 	// largeScale turns BenchmarkFootprintLarge on.
 	largeScale = flag.Int("large-scale", 0, "if set, BenchmarkFootprintLarge measures the footprint with this many Networks (opt-in: it takes long)")
 	// timelineDir receives the Ready-over-time series of the first run of

@@ -47,7 +47,12 @@ func BenchmarkFootprintEmpty(b *testing.B) {
 }
 
 // BenchmarkFootprint measures the footprint with -scale Networks.
-func BenchmarkFootprint(b *testing.B) { footprint(b, *scale) }
+func BenchmarkFootprint(b *testing.B) { footprint(b, *scale, 0) }
+
+// BenchmarkFootprintPods measures the footprint with -scale Networks and
+// -pods-per-network pods attached to each, as API objects: the pod cache
+// and the usage figures in status (issue 22) at the scale of a cluster.
+func BenchmarkFootprintPods(b *testing.B) { footprint(b, *scale, *podsPerNetwork) }
 
 // BenchmarkFootprintLarge measures it with -large-scale Networks, when
 // that is set.
@@ -55,7 +60,7 @@ func BenchmarkFootprintLarge(b *testing.B) {
 	if *largeScale == 0 {
 		b.Skip("bench: -large-scale is not set")
 	}
-	footprint(b, *largeScale)
+	footprint(b, *largeScale, 0)
 }
 
 // profiled remembers which scales have had their CPU profile taken.
@@ -66,15 +71,20 @@ var profiled = map[int]bool{}
 // peak resident memory and its resident memory once idle, and its writes
 // per Network. Then it restarts the controller, with a 1 s resync period,
 // and measures its start-to-synced time, its writes (there should be none)
-// and its resident memory once idle.
-func footprint(b *testing.B, n int) {
+// and its resident memory once idle. With pods, each Network has that
+// many pods attached to it (API objects, attachPods) for the whole run,
+// deleted at its end so that the other benchmarks run without them.
+func footprint(b *testing.B, n, pods int) {
 	for range b.N {
 		b.StopTimer()
 		set := populate(b, n)
 		set.unready(b)
+		if pods > 0 {
+			attachPods(b, set, n, pods)
+		}
 		w := watchReady(b, set.run, set.namespaces, n)
 		var args []string
-		profile := *profileDir != "" && !profiled[n]
+		profile := *profileDir != "" && !profiled[n] && pods == 0
 		if profile {
 			args = append(args, "--profiling")
 		}
@@ -123,6 +133,10 @@ func footprint(b *testing.B, n int) {
 			idle.profileHeap(b, *profileDir, fmt.Sprintf("heap-%d.pprof", n))
 		}
 		idle.stop(b)
+		if pods > 0 {
+			b.ReportMetric(float64(n*pods), "pods")
+			set.deletePods(b)
+		}
 	}
 }
 
