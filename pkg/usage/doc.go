@@ -18,7 +18,10 @@
 // whereabouts' container IDs (64 bytes an address), managed fields and
 // the map-per-entry shape of unstructured objects are dropped.
 //
-// # Proposed status
+// # Status
+//
+// The controller (usage.go in the repository's root) writes these figures
+// to each Network's status:
 //
 //	status:
 //	  attachedPods: 2          # int32: pods network-status lists on the Network
@@ -32,10 +35,17 @@
 //	    # "False" with reason HighWater at Level HighWater (≥ 90 % in use),
 //	    # "False" with reason AddressesAvailable below it.
 //
-// Printer columns: Pods (.status.attachedPods), and for -o wide Used
-// (.status.addresses.allocated) and Total (.status.addresses.total).
-// A Warning Event goes out when AddressesExhausted turns True. Metrics stay
-// aggregate: Networks exhausted, leaked addresses in all.
+// attachedPods counts the pods of the pod cache's podrefs.IndexAttached
+// entry for the Network: those network-status lists on it that Hold (have
+// not finished). Printer columns: Pods (.status.attachedPods), and for -o
+// wide Used (.status.addresses.allocated) and Total
+// (.status.addresses.total). A Warning Event AddressesExhausted goes out
+// when the condition turns True. The figures are written only when one
+// changed, at most once per Network per window (Throttle, 5 s), or with a
+// status write the sync makes anyway. Metrics stay aggregate: Networks
+// exhausted, leaked addresses in all. addresses and the condition appear
+// once the controller's IPPool cache has synced; a cluster without
+// whereabouts' CRD has neither.
 //
 // attachedPods is an int32 like a Deployment's replicas: a count of pods.
 // addresses.* are int64, and total saturates at 9223372036854775807
