@@ -104,16 +104,6 @@ func (e *env) attachedPod(name, network, ip string) {
 	}
 }
 
-// serviceAccount creates the test namespace's default ServiceAccount,
-// which pods need and no controller here makes.
-func (e *env) serviceAccount() {
-	e.t.Helper()
-	_, err := e.kube.CoreV1().ServiceAccounts(e.namespace).Create(e.ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		e.t.Fatal(err)
-	}
-}
-
 // usageOf reads the usage in the Network's status, as "attachedPods
 // total/allocated/leaked AddressesExhausted-reason".
 func (e *env) usageOf(name string) string {
@@ -157,7 +147,6 @@ func mustPrefix(t *testing.T, cidr string) netip.Prefix {
 func TestIntegrationUsageInStatus(t *testing.T) {
 	e := newEnv(t)
 	installIPPoolCRD(t)
-	e.serviceAccount()
 	e.startController(Options{UsageWriteInterval: 200 * time.Millisecond})
 	// A /29 whose gateway is .1: 5 addresses for pods, .2 to .6.
 	spec := samplecrdv1.NetworkSpec{CIDR: "198.18.30.0/29", Gateway: "198.18.30.1", Mode: samplecrdv1.NetworkModeMacvlan, Uplink: "eth1"}
@@ -192,7 +181,6 @@ func TestIntegrationUsageInStatus(t *testing.T) {
 // each, and the last write has them all.
 func TestIntegrationPodBurstMakesFewStatusWrites(t *testing.T) {
 	e := newEnv(t)
-	e.serviceAccount()
 	ctrl := e.startController(Options{})
 	e.create("busy", "198.18.31.0/24", "198.18.31.1")
 	e.waitForReady("busy", metav1.ConditionTrue, samplecrdv1.ReasonSynced)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -26,14 +25,8 @@ func attachPods(b *testing.B, set *networkSet, n, perNetwork int) {
 	b.Helper()
 	kube, _, _ := clients(b)
 	ctx := context.Background()
-	// The ServiceAccount admission plugin wants each namespace's default
-	// ServiceAccount, which no controller here makes.
-	for _, ns := range set.namespaces {
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
-		if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			b.Fatal(err)
-		}
-	}
+	// envtest's API server runs without the ServiceAccount admission
+	// plugin: the pods need no ServiceAccount.
 	start := time.Now()
 	parallel(b, n*perNetwork, func(i int) error {
 		network := set.network(i / perNetwork)
