@@ -63,16 +63,7 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 		t.Run(tc.family, func(t *testing.T) {
 			subnet := netip.MustParsePrefix(tc.cidr)
 			conf := createMacvlanNetwork(t, c, tc.ns, tc.name, tc.cidr, tc.gateway, tc.exclude, 0)
-			sw := cnisim.NewSwitchForTest(t)
-			nodes := [2]*cnisim.Node{cnisim.NewForTest(t), cnisim.NewForTest(t)}
-			for _, n := range nodes {
-				if err := sw.Plug(n, uplink, 0); err != nil {
-					t.Fatal(err)
-				}
-				if err := n.UseWhereabouts(t.Context(), c.kubeconfig, ipam); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sw, nodes := twoNodes(t, c, ipam)
 			var exclude []netip.Prefix
 			for _, x := range tc.exclude {
 				exclude = append(exclude, netip.MustParsePrefix(x))
@@ -124,6 +115,23 @@ func TestMacvlanNetworkSpansNodes(t *testing.T) {
 			t.Errorf("the failed ADD left allocations %v (%v)", held, err)
 		}
 	})
+}
+
+// twoNodes returns two simulated nodes whose uplinks meet on a switch and
+// whose whereabouts keeps its IPPools in the namespace ipam of c.
+func twoNodes(t *testing.T, c *localCluster, ipam string) (*cnisim.Switch, [2]*cnisim.Node) {
+	t.Helper()
+	sw := cnisim.NewSwitchForTest(t)
+	nodes := [2]*cnisim.Node{cnisim.NewForTest(t), cnisim.NewForTest(t)}
+	for _, n := range nodes {
+		if err := sw.Plug(n, uplink, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.UseWhereabouts(t.Context(), c.kubeconfig, ipam); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sw, nodes
 }
 
 // createMacvlanNetwork creates a Macvlan Network on uplink with kubectl,
@@ -270,16 +278,7 @@ func addOffset(a netip.Addr, off uint64) netip.Addr {
 func checkUsageInStatus(t *testing.T, c *localCluster, ns, ipam string) {
 	// A /29 whose gateway is .1: 5 addresses for pods.
 	conf := createMacvlanNetwork(t, c, ns, "usage", "198.18.17.0/29", "198.18.17.1", nil, 0)
-	sw := cnisim.NewSwitchForTest(t)
-	nodes := [2]*cnisim.Node{cnisim.NewForTest(t), cnisim.NewForTest(t)}
-	for _, n := range nodes {
-		if err := sw.Plug(n, uplink, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.UseWhereabouts(t.Context(), c.kubeconfig, ipam); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, nodes := twoNodes(t, c, ipam)
 	a := attachPodObject(t, c, nodes[0], ns, "usage", "usage-a", conf)
 	attachPodObject(t, c, nodes[1], ns, "usage", "usage-b", conf)
 	waitForStatus(t, c, ns, "usage", "{.status.attachedPods} {.status.addresses.total} {.status.addresses.allocated} {.status.addresses.leaked}", "2 5 2 0")
