@@ -163,6 +163,12 @@ type candidacy struct {
 	run         func(ctx, lost context.Context) error
 	runDone     chan error
 
+	// lost is set when the elector gave the Lease up while Run still
+	// wanted it. It cannot be read from electorCtx alone once run has
+	// returned: lead stops the elector then, possibly before the elector
+	// itself returned.
+	lost atomic.Bool
+
 	mu    sync.Mutex
 	state int
 }
@@ -223,6 +229,7 @@ func (e *candidacy) lead(leaderCtx context.Context) {
 	lost, markLost := context.WithCancelCause(context.WithoutCancel(e.ctx))
 	stopWatching := context.AfterFunc(leaderCtx, func() {
 		if e.electorCtx.Err() == nil {
+			e.lost.Store(true)
 			markLost(ErrLeaseLost)
 		}
 	})
@@ -236,7 +243,7 @@ func (e *candidacy) lead(leaderCtx context.Context) {
 // stopped on its own (the Lease was lost), else run's error, after run
 // returned if it was called.
 func (e *candidacy) finish(health *Health) error {
-	lost := e.electorCtx.Err() == nil
+	lost := e.lost.Load() || e.electorCtx.Err() == nil
 	if lost {
 		health.lost.Store(true)
 		e.logger.Info("Lost the Lease; stopping", "identity", e.id, "lease", e.lease)
