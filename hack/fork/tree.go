@@ -77,55 +77,69 @@ func planFork(root string, files []string, o, n identity, regenerate bool) (*pla
 	if err != nil {
 		return nil, err
 	}
-	text := textRules(o, n, apiNames)
-	gr := newGoRewriter(o, n, apiNames)
+	rw := rewriters{text: textRules(o, n, apiNames), goFiles: newGoRewriter(o, n, apiNames)}
 	for _, f := range files {
-		if skipped(f) {
-			continue
-		}
-		if generated(f, o) {
-			if !regenerate || !strings.HasPrefix(f, "pkg/generated/") {
-				p.removes = append(p.removes, f)
-			}
-			continue
-		}
-		full := filepath.Join(root, filepath.FromSlash(f))
-		info, err := os.Lstat(full)
-		if err != nil {
+		if err := p.planFile(f, tracked, rw); err != nil {
 			return nil, err
-		}
-		if !info.Mode().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(full)
-		if err != nil {
-			return nil, err
-		}
-		to := movedPath(f, o, n)
-		if to != f {
-			if tracked[to] || fileExists(filepath.Join(root, filepath.FromSlash(to))) {
-				return nil, fmt.Errorf("cannot move %s to %s: it exists already", f, to)
-			}
-			p.moved[f] = to
-			p.removes = append(p.removes, f)
-		}
-		out := data
-		switch {
-		case isBinary(data):
-		case strings.HasSuffix(f, ".go"):
-			out, err = gr.rewrite(f, data, path.Dir(f) == o.apiDir())
-			if err != nil {
-				return nil, err
-			}
-		default:
-			out = []byte(text.replace(string(data), nil))
-		}
-		if to != f || !bytes.Equal(out, data) {
-			p.writes[to] = out
-			p.modes[to] = info.Mode().Perm()
 		}
 	}
 	return p, nil
+}
+
+// rewriters are the rules a fork applies: to Go files, and to the text of
+// every other file.
+type rewriters struct {
+	text    *replacer
+	goFiles *goRewriter
+}
+
+// planFile adds to p what the fork does to the tracked file f: nothing for
+// skipped and non-regular files; a removal for generated code (unless it is
+// regenerated in place); else its rewritten contents at its new path, if
+// either differs.
+func (p *plan) planFile(f string, tracked map[string]bool, rw rewriters) error {
+	o, n := p.old, p.new
+	if skipped(f) {
+		return nil
+	}
+	if generated(f, o) {
+		if !p.regenerate || !strings.HasPrefix(f, "pkg/generated/") {
+			p.removes = append(p.removes, f)
+		}
+		return nil
+	}
+	full := filepath.Join(p.root, filepath.FromSlash(f))
+	info, err := os.Lstat(full)
+	if err != nil || !info.Mode().IsRegular() {
+		return err
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		return err
+	}
+	to := movedPath(f, o, n)
+	if to != f {
+		if tracked[to] || fileExists(filepath.Join(p.root, filepath.FromSlash(to))) {
+			return fmt.Errorf("cannot move %s to %s: it exists already", f, to)
+		}
+		p.moved[f] = to
+		p.removes = append(p.removes, f)
+	}
+	out := data
+	switch {
+	case isBinary(data):
+	case strings.HasSuffix(f, ".go"):
+		if out, err = rw.goFiles.rewrite(f, data, path.Dir(f) == o.apiDir()); err != nil {
+			return err
+		}
+	default:
+		out = []byte(rw.text.replace(string(data), nil))
+	}
+	if to != f || !bytes.Equal(out, data) {
+		p.writes[to] = out
+		p.modes[to] = info.Mode().Perm()
+	}
+	return nil
 }
 
 func fileExists(p string) bool {
