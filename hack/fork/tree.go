@@ -284,50 +284,64 @@ func scan(root string, files []string, r *replacer, o identity, comments bool) (
 		if isBinary(data) {
 			continue
 		}
-		report := func(offset int) {
-			line := bytes.Count(data[:offset], []byte("\n")) + 1
-			start := bytes.LastIndexByte(data[:offset], '\n') + 1
-			end := bytes.IndexByte(data[offset:], '\n')
-			if end < 0 {
-				end = len(data) - offset
+		var at []int
+		switch {
+		case strings.HasSuffix(f, ".go"):
+			if at, err = goMatches(f, data, r, o, comments); err != nil {
+				return nil, err
 			}
-			found = append(found, finding{f, line, strings.TrimSpace(string(data[start : offset+end]))})
+		case comments:
+			at = r.find(string(data), nil)
 		}
-		if !strings.HasSuffix(f, ".go") {
-			if comments {
-				for _, at := range r.find(string(data), nil) {
-					report(at)
-				}
-			}
-			continue
-		}
-		keep, err := docWordExceptions(f, data, o)
-		if err != nil {
-			return nil, err
-		}
-		fset := token.NewFileSet()
-		tf := fset.AddFile(f, -1, len(data))
-		var s scanner.Scanner
-		s.Init(tf, data, nil, scanner.ScanComments)
-		for {
-			pos, tok, lit := s.Scan()
-			if tok == token.EOF {
-				break
-			}
-			if tok != token.STRING && (tok != token.COMMENT || !comments) {
-				continue
-			}
-			base := tf.Offset(pos)
-			var skip map[int]bool
-			if keep[base] {
-				skip = map[int]bool{3: true}
-			}
-			for _, at := range r.find(lit, skip) {
-				report(base + at)
-			}
+		for _, offset := range at {
+			line, text := lineAt(data, offset)
+			found = append(found, finding{f, line, text})
 		}
 	}
 	return found, nil
+}
+
+// goMatches returns the offsets in the Go file f where the rules of r match
+// inside string literals, and inside comments too when comments is set.
+func goMatches(f string, data []byte, r *replacer, o identity, comments bool) ([]int, error) {
+	keep, err := docWordExceptions(f, data, o)
+	if err != nil {
+		return nil, err
+	}
+	var found []int
+	fset := token.NewFileSet()
+	tf := fset.AddFile(f, -1, len(data))
+	var s scanner.Scanner
+	s.Init(tf, data, nil, scanner.ScanComments)
+	for {
+		pos, tok, lit := s.Scan()
+		if tok == token.EOF {
+			return found, nil
+		}
+		if tok != token.STRING && (tok != token.COMMENT || !comments) {
+			continue
+		}
+		base := tf.Offset(pos)
+		var skip map[int]bool
+		if keep[base] {
+			skip = map[int]bool{3: true}
+		}
+		for _, at := range r.find(lit, skip) {
+			found = append(found, base+at)
+		}
+	}
+}
+
+// lineAt returns the number and the trimmed text of the line of data that
+// holds offset.
+func lineAt(data []byte, offset int) (int, string) {
+	line := bytes.Count(data[:offset], []byte("\n")) + 1
+	start := bytes.LastIndexByte(data[:offset], '\n') + 1
+	end := bytes.IndexByte(data[offset:], '\n')
+	if end < 0 {
+		end = len(data) - offset
+	}
+	return line, strings.TrimSpace(string(data[start : offset+end]))
 }
 
 // docWordExceptions are the offsets of doc comments that begin with the
