@@ -327,13 +327,23 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	logger.Info("Started workers", "count", workers)
 
 	<-stop.Done()
+	c.stopWorkers(ctx, abort, &wg, cancelSyncs)
+	return nil
+}
+
+// stopWorkers shuts the queue down and waits for the workers: for their
+// in-flight syncs until the shutdown timeout (at once if abort ended), then
+// cancels those left; and flushes the Events recorded, for at most
+// eventFlushTimeout.
+func (c *Controller) stopWorkers(ctx, abort context.Context, wg *sync.WaitGroup, cancelSyncs context.CancelCauseFunc) {
+	logger := klog.FromContext(ctx)
 	if abort.Err() != nil {
 		logger.Info("Stopping at once: cancelling in-flight syncs", "cause", context.Cause(abort))
 	} else {
 		logger.Info("Shutting down: waiting for in-flight syncs", "timeout", c.opts.ShutdownTimeout)
 	}
 	c.workqueue.ShutDown()
-	if !waitTimeout(&wg, c.opts.ShutdownTimeout) {
+	if !waitTimeout(wg, c.opts.ShutdownTimeout) {
 		logger.Info("In-flight syncs did not finish in time; cancelling them")
 		cancelSyncs(errShutdownTimeout)
 		wg.Wait()
@@ -344,7 +354,6 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 		logger.Info("Events not written in time; dropping them", "count", unwritten, "timeout", eventFlushTimeout)
 	}
 	logger.Info("Workers stopped and Events flushed")
-	return nil
 }
 
 // HasSynced reports whether the informer caches have synced.
@@ -440,34 +449,39 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	c.bursts.Synced()
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
+	more := true
 	if err == nil {
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Forget(key)
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
-		return true
+	} else {
+		outcome, more = c.afterFailedSync(ctx, key, outcome, err)
 	}
-	if ctx.Err() != nil {
+	c.opts.ObserveSync(outcome, time.Since(start))
+	return more
+}
+
+// afterFailedSync decides what becomes of key, whose sync failed with err,
+// and returns the outcome to record and whether the worker goes on.
+func (c *Controller) afterFailedSync(ctx context.Context, key cache.ObjectName, outcome syncOutcome, err error) (syncOutcome, bool) {
+	logger := klog.FromContext(ctx)
+	switch {
+	case ctx.Err() != nil:
 		// Stopping cut the sync off: not an error of the Network's, and
 		// the next leader syncs it.
 		logger.V(2).Info("Sync cancelled", "cause", context.Cause(ctx), "err", err)
-		c.opts.ObserveSync(outcome, time.Since(start))
-		return false
-	}
-	switch {
+		return outcome, false
 	case errors.Is(err, errAttachmentAPIGone):
 		// Not the Network's failure either: it waits with the workers for
 		// the API, which queues every Network again when it is back.
 		logger.V(2).Info("NetworkAttachmentDefinition API gone; requeuing for when it is back")
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
-		return true
+		return outcome, true
 	case serverhealth.Unavailable(err) && !c.serverHealth.Up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
 		logger.V(2).Info("API server away; requeuing for when it answers", "err", err)
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
-		return true
+		return outcome, true
 	case apierrors.IsConflict(err):
 		// The cache had not caught up with a write yet: expected now and
 		// then, and the retry reads the newer object.
@@ -476,9 +490,8 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	default:
 		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
 	}
-	c.opts.ObserveSync(outcome, time.Since(start))
 	c.workqueue.AddRateLimited(key)
-	return true
+	return outcome, true
 }
 
 // syncHandler brings one Network's attachment and status in line with its
