@@ -78,10 +78,10 @@ func newAttachmentAPI(client discovery.ServerResourcesInterfaceWithContext, heal
 	return &attachmentAPI{discovery: client, health: health, period: period, served: make(chan struct{}), recheck: make(chan struct{}, 1)}
 }
 
-// run looks at discovery every period until ctx ends: start is called the
+// watchDiscovery looks at discovery every period until ctx ends: start is called the
 // first time the API is served, back whenever it is served again after a
 // loss. A nil attachmentAPI is not used by the binary.
-func (a *attachmentAPI) run(ctx context.Context, start, back func()) {
+func (a *attachmentAPI) watchDiscovery(ctx context.Context, start, back func()) {
 	logger := klog.FromContext(ctx)
 	for {
 		served, why := a.look(ctx)

@@ -69,7 +69,7 @@ func TestAttachmentAPIFollowsTheCRD(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a.run(ctx, func() { starts.Add(1) }, func() { backs.Add(1) })
+		a.watchDiscovery(ctx, func() { starts.Add(1) }, func() { backs.Add(1) })
 	}()
 	defer func() { cancel(); <-done }()
 	eventually := func(what string, cond func() bool) {

@@ -137,7 +137,7 @@ func run(ctx context.Context, f flags) error {
 		stopInformers()
 		waitForInformers()
 	}()
-	return runWorkers(ctx, f, cfg, controller, election)
+	return lead(ctx, f, cfg, controller, election)
 }
 
 // serveEndpoints starts the metrics and probe servers; the returned
@@ -163,10 +163,10 @@ func serveEndpoints(ctx context.Context, f flags, controller *Controller, electi
 	}, nil
 }
 
-// runWorkers runs the controller's workers until ctx ends: at once without
-// leader election, only while this process holds the Lease with it. The
-// leader gauge is 1 while they run.
-func runWorkers(ctx context.Context, f flags, cfg *rest.Config, controller *Controller, election *leadership.Health) error {
+// lead runs the controller's workers while this process leads, until ctx
+// ends: at once without leader election, only while this process holds the
+// Lease with it. The leader gauge is 1 while they run.
+func lead(ctx context.Context, f flags, cfg *rest.Config, controller *Controller, election *leadership.Health) error {
 	if election == nil {
 		metrics.SetLeader(true)
 		defer metrics.SetLeader(false)
@@ -241,7 +241,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.kube.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
-		go attachments.run(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
+		go attachments.watchDiscovery(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()
