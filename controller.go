@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/apiserved"
 	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/pkg/events"
 	"github.com/samplecrd/network-controller/pkg/expectations"
@@ -103,9 +104,9 @@ type Options struct {
 	// clients given to NewController must report to it (its Wrap).
 	ServerHealth *serverhealth.Health
 	// AttachmentAPI follows whether NetworkAttachmentDefinitions are
-	// served (attachmentapi.go): the workers wait while they are not. Nil
+	// served (pkg/apiserved): the workers wait while they are not. Nil
 	// counts them as always served, as unit tests on fakes want.
-	AttachmentAPI *attachmentAPI
+	AttachmentAPI *apiserved.API
 }
 
 // Defaults for Options.
@@ -163,8 +164,8 @@ type Controller struct {
 	// (pkg/serverhealth).
 	serverHealth *serverhealth.Health
 	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
-	// served (attachmentapi.go); nil counts them as served.
-	attachmentAPI *attachmentAPI
+	// served (pkg/apiserved); nil counts them as served.
+	attachmentAPI *apiserved.API
 	// bursts tells when to return memory (pkg/freemem).
 	bursts freemem.Tracker
 
@@ -365,7 +366,7 @@ func (c *Controller) HasSynced() bool {
 // NetworkAttachmentDefinition API is served and the informer caches have
 // synced. Otherwise it says what is missing.
 func (c *Controller) Ready() error {
-	if err := c.attachmentAPI.ready(); err != nil {
+	if err := c.attachmentAPI.Ready(); err != nil {
 		return err
 	}
 	if !c.HasSynced() {
@@ -413,7 +414,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // keys queued.
 func (c *Controller) runWorker(stop, syncCtx context.Context) {
 	for {
-		if c.attachmentAPI.wait(stop) != nil {
+		if c.attachmentAPI.Wait(stop) != nil {
 			return
 		}
 		probed, err := c.serverHealth.Wait(stop)
@@ -579,7 +580,7 @@ func (c *Controller) realise(ctx context.Context, network *samplecrdv1.Network, 
 func (c *Controller) reportAttachmentError(ctx context.Context, network *samplecrdv1.Network, name string, err error) (syncOutcome, error) {
 	var refused refusedError
 	switch {
-	case c.attachmentAPI.goneWith(ctx, err):
+	case c.attachmentAPI.GoneWith(ctx, err):
 		return outcomeError, errAttachmentAPIGone
 	case errors.Is(err, errNotControlled):
 		c.workqueue.AddAfter(cache.MetaObjectToName(network), c.opts.ConflictRecheckPeriod)
