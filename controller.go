@@ -177,6 +177,27 @@ type Controller struct {
 	opts     Options
 }
 
+// complete returns o with its zero fields given their defaults, or an
+// error if a required one is missing.
+func (o Options) complete() (Options, error) {
+	if o.ServerHealth == nil {
+		return o, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
+	}
+	if o.ConflictRecheckPeriod <= 0 {
+		o.ConflictRecheckPeriod = defaultConflictRecheckPeriod
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.ObserveSync == nil {
+		o.ObserveSync = func(syncOutcome, time.Duration) {}
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = defaultShutdownTimeout
+	}
+	return o, nil
+}
+
 // NewController returns a Controller fed by the given informers. It adds the
 // Network types to client-go's scheme so that Events can refer to Networks,
 // and registers the overlap index on the Network informer, so it must be
@@ -192,20 +213,9 @@ func NewController(
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
-	if opts.ConflictRecheckPeriod <= 0 {
-		opts.ConflictRecheckPeriod = defaultConflictRecheckPeriod
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.ObserveSync == nil {
-		opts.ObserveSync = func(syncOutcome, time.Duration) {}
-	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = defaultShutdownTimeout
-	}
-	if opts.ServerHealth == nil {
-		return nil, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
+	opts, err := opts.complete()
+	if err != nil {
+		return nil, err
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
