@@ -195,6 +195,13 @@ type Controller struct {
 	// writes nothing more: a sync empties it for its key when it ends.
 	// The workqueue never hands one key to two workers at once.
 	statusWritten sync.Map
+	// skippedBehind holds the keys of the Networks whose sync was skipped
+	// because the cache did not show the controller's last status write
+	// yet; the echo of that write queues them again (updateNetwork). The
+	// sync may have been queued by something the writing sync did not see
+	// (a pod that started meanwhile), which must not wait for
+	// expectations.TTL.
+	skippedBehind sync.Map
 
 	// events writes the Events of recorder; Run flushes and stops it.
 	events *events.Recorder
@@ -570,9 +577,10 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		return outcomeError, err
 	}
 	if c.cacheIsBehind(key, network) {
-		// The event this waits for queues the Network again; the delayed
-		// add is only a safety net should it never come.
+		// The echo this waits for queues the Network again (skippedBehind);
+		// the delayed add is only a safety net should it never come.
 		logger.V(4).Info("Cache has not caught up with the last write yet; skipping")
+		c.skipBehind(key, network)
 		c.workqueue.AddAfter(key, expectations.TTL)
 		return outcomeStale, nil
 	}
@@ -623,6 +631,7 @@ func (c *Controller) syncGone(ctx context.Context, key cache.ObjectName) (syncOu
 	klog.FromContext(ctx).V(4).Info("Network no longer exists")
 	c.expectations.Forget(key)
 	c.usageThrottle.Forget(key.String())
+	c.skippedBehind.Delete(key)
 	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
 		return outcomeError, err
 	}
@@ -698,6 +707,17 @@ func (c *Controller) syncTerminating(ctx context.Context, network *samplecrdv1.N
 	// repaired, so it goes. (One whose configuration names no range, edited
 	// by hand, is left as it is, as before.)
 	return outcomeDeleted, c.removeLostAttachment(ctx, network)
+}
+
+// skipBehind records that a sync of the Network was skipped on a cache
+// behind the controller's write. Should the echo have come since the sync
+// read the cache, its handler found nothing recorded: queue it now.
+func (c *Controller) skipBehind(key cache.ObjectName, network *samplecrdv1.Network) {
+	c.skippedBehind.Store(key, true)
+	if current, err := c.networksLister.Networks(key.Namespace).Get(key.Name); err == nil && current.ResourceVersion != network.ResourceVersion {
+		c.skippedBehind.Delete(key)
+		c.workqueue.Add(key)
+	}
 }
 
 // cacheIsBehind reports whether the Network cache does not show yet the

@@ -35,13 +35,20 @@ func (c *Controller) addNetwork(obj interface{}, isInInitialList bool) {
 // updateNetwork enqueues a changed Network. Periodic resyncs deliver updates
 // with the same ResourceVersion; nothing changed, so they are dropped, which
 // is what keeps a resync free of API writes. So is the controller's own
-// status write coming back: the sync that wrote it has seen that state. A
-// CIDR change can settle or start conflicts, so the younger Networks
-// overlapping the old or the new CIDR are enqueued too.
+// status write coming back: the sync that wrote it has seen that state,
+// unless a sync was skipped meanwhile waiting for it. A CIDR change can
+// settle or start conflicts, so the younger Networks overlapping the old
+// or the new CIDR are enqueued too.
 func (c *Controller) updateNetwork(oldObj, newObj interface{}) {
 	oldNetwork, newNetwork := oldObj.(*samplecrdv1.Network), newObj.(*samplecrdv1.Network)
-	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion ||
-		c.expectations.EchoOfStatus(cache.MetaObjectToName(newNetwork), newNetwork.ResourceVersion) {
+	if oldNetwork.ResourceVersion == newNetwork.ResourceVersion {
+		return
+	}
+	if key := cache.MetaObjectToName(newNetwork); c.expectations.EchoOfStatus(key, newNetwork.ResourceVersion) {
+		// Unless a sync was skipped waiting for it (skipBehind).
+		if _, skipped := c.skippedBehind.LoadAndDelete(key); skipped {
+			c.enqueueNetwork(newNetwork)
+		}
 		return
 	}
 	c.enqueueNetwork(newNetwork)

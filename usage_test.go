@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/expectations"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
 	"github.com/samplecrd/network-controller/pkg/usage"
@@ -291,5 +292,42 @@ func TestUsageTotals(t *testing.T) {
 	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{full, busy, bridge}})
 	if got, want := f.controller.UsageTotals(), (metrics.UsageTotals{Exhausted: 1, Leaked: 4}); got != want {
 		t.Errorf("UsageTotals() = %+v, want %+v", got, want)
+	}
+}
+
+// TestSkippedSyncIsQueuedAgainByTheEchoItWaitedFor: a pod event can queue
+// a Network between the controller's status write and that write's echo
+// in the cache. The sync it starts is skipped (the cache is behind); the
+// echo, which otherwise queues nothing, must queue the Network again, or
+// the pod's change waits for expectations.TTL (30 s).
+func TestSkippedSyncIsQueuedAgainByTheEchoItWaitedFor(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := synced(newNetwork("team-a", "blue", "198.18.24.0/24", "198.18.24.1", 0))
+	key := cache.MetaObjectToName(blue)
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}, attachments: attachmentsOf(t, blue),
+		expect: func(w *expectations.Writes) { w.WroteStatus(key, "2") }})
+	if outcome, err := f.controller.syncHandler(ctx, key); err != nil || outcome != outcomeStale {
+		t.Fatalf("a sync on a cache behind the controller's write: %q, %v; want it skipped as stale", outcome, err)
+	}
+	echo := blue.DeepCopy()
+	echo.ResourceVersion = "2"
+	if err := f.controller.networksIndexer.Update(echo); err != nil {
+		t.Fatal(err)
+	}
+	f.controller.updateNetwork(blue, echo)
+	if got := f.controller.workqueue.Len(); got != 1 {
+		t.Errorf("after the echo of the write a skipped sync waited for, %d keys are queued; want the Network's", got)
+	}
+
+	// An echo no sync waited for queues nothing: the sync that wrote saw
+	// everything.
+	f.controller.workqueue.Get()
+	f.controller.workqueue.Done(key)
+	f.controller.expectations.WroteStatus(key, "3")
+	again := echo.DeepCopy()
+	again.ResourceVersion = "3"
+	f.controller.updateNetwork(echo, again)
+	if got := f.controller.workqueue.Len(); got != 0 {
+		t.Errorf("the echo of a write no sync waited for queued %d keys; want none", got)
 	}
 }
