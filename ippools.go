@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
@@ -17,6 +16,7 @@ import (
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/usage"
 )
 
@@ -74,13 +74,26 @@ func (p *ipPools) ready() bool { return p != nil && p.synced() }
 
 // runWhenServed starts the informer, until ctx ends, once discovery lists
 // the IPPool resource with list and watch, looking every period until it
-// does and saying once in the log that it does not. It does not follow a
+// does (and, while the API server does not answer, once it answers again)
+// and saying once in the log that it does not. It does not follow a
 // CRD deleted later: the informer's reflector retries with its own
 // backoff, and the cache keeps the last pools it saw.
-func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext, period time.Duration) {
+func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext, health *serverhealth.Health, period time.Duration) {
 	logger := klog.FromContext(ctx)
 	said := false
-	for !servesIPPools(ctx, d) {
+	for {
+		served, err := servesIPPools(ctx, d)
+		if served {
+			break
+		}
+		if !serverhealth.Answered(err) {
+			// The server is away: that says nothing about IPPools. Ask
+			// again once it answers, not every period meanwhile.
+			if health.AwaitServer(ctx) != nil {
+				return
+			}
+			continue
+		}
 		if !said {
 			logger.Info(msgIPPoolsMissing, "resource", usage.IPPoolResource.String(), "namespace", p.namespace)
 			said = true
@@ -98,22 +111,18 @@ func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResources
 }
 
 // servesIPPools reports whether discovery lists IPPools with list and
-// watch. Any failure, a group not found as well as an API server that
-// does not answer, counts as not served: runWhenServed looks again later.
-func servesIPPools(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext) bool {
+// watch; err is discovery's error, if any (a group not found is one).
+func servesIPPools(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext) (bool, error) {
 	resources, err := d.ServerResourcesForGroupVersionWithContext(ctx, usage.IPPoolResource.GroupVersion().String())
 	if err != nil {
-		if !apierrors.IsNotFound(err) {
-			klog.FromContext(ctx).V(2).Info("Could not tell whether IPPools are served", "err", err)
-		}
-		return false
+		return false, err
 	}
 	for _, r := range resources.APIResources {
 		if r.Name == usage.IPPoolResource.Resource {
-			return slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch")
+			return slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch"), nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // poolIndex indexes the Network cache by the name of the whereabouts
