@@ -75,10 +75,11 @@ func (p *ipPools) ready() bool { return p != nil && p.synced() }
 // runWhenServed starts the informer, until ctx ends, once discovery lists
 // the IPPool resource with list and watch, looking every period until it
 // does (and, while the API server does not answer, once it answers again)
-// and saying once in the log that it does not. It does not follow a
+// and saying once in the log that it does not, then calls synced once
+// its cache has synced, unless ctx ends first. It does not follow a
 // CRD deleted later: the informer's reflector retries with its own
 // backoff, and the cache keeps the last pools it saw.
-func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext, health *serverhealth.Health, period time.Duration) {
+func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext, health *serverhealth.Health, period time.Duration, synced func()) {
 	logger := klog.FromContext(ctx)
 	said := false
 	for {
@@ -108,6 +109,9 @@ func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResources
 		logger.Info("whereabouts' IPPools are served now; reading them", "namespace", p.namespace)
 	}
 	go p.informer.RunWithContext(ctx)
+	if cache.WaitForCacheSync(ctx.Done(), p.informer.HasSynced) {
+		synced()
+	}
 }
 
 // servesIPPools reports whether discovery lists IPPools with list and
@@ -196,13 +200,5 @@ func (c *Controller) enqueueMacvlanNetworks() {
 		if _, ok := macvlanNetwork(n); ok {
 			c.enqueueNetwork(n)
 		}
-	}
-}
-
-// whenSynced calls f once the pools' cache has synced, or never if ctx
-// ends first.
-func (p *ipPools) whenSynced(ctx context.Context, f func()) {
-	if cache.WaitForCacheSync(ctx.Done(), p.synced) {
-		f()
 	}
 }

@@ -262,8 +262,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		go attachments.Watch(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
 		// The IPPool informer starts once whereabouts' CRD is served, and
 		// its goroutines end with ctx too.
-		go pools.runWhenServed(ctx, kubeClient.Discovery(), health, w.apiPollPeriod)
-		go pools.whenSynced(ctx, controller.enqueueMacvlanNetworks)
+		go pools.runWhenServed(ctx, kubeClient.Discovery(), health, w.apiPollPeriod, controller.enqueueMacvlanNetworks)
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()

@@ -66,10 +66,10 @@ func (c *Controller) reportUsage(ctx context.Context, network *samplecrdv1.Netwo
 }
 
 // setUsage sets on status, a copy of network's, the usage figures the
-// caches give: attachedPods, and for a
-// Macvlan Network with a valid spec the addresses and AddressesExhausted
-// once the IPPool cache has synced (until then they stay as they are). A
-// Network of another mode has neither.
+// caches give: attachedPods, and for a Macvlan Network with a valid spec
+// the addresses and AddressesExhausted once the IPPool cache has synced
+// (until then they stay as they are). A Network of another mode has
+// neither.
 func (c *Controller) setUsage(status *samplecrdv1.NetworkStatus, network *samplecrdv1.Network) {
 	key := cache.MetaObjectToName(network).String()
 	if attached, err := c.podsIndexer.IndexKeys(podrefs.IndexAttached, key); err == nil {
