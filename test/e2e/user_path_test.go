@@ -58,11 +58,11 @@ func walkThrough(t *testing.T, c *localCluster, kubeconfig, ns string) {
 		t.Fatalf("kubectl get networks: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "NAME CIDR GATEWAY READY AGE" {
-		t.Errorf("kubectl get networks columns = %v, want NAME CIDR GATEWAY READY AGE", got)
+	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "NAME CIDR GATEWAY READY PODS AGE" {
+		t.Errorf("kubectl get networks columns = %v, want NAME CIDR GATEWAY READY PODS AGE", got)
 	}
-	if len(lines) != 2 || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "example-network 198.18.0.0/24 198.18.0.1 True ") {
-		t.Errorf("kubectl get networks row = %q, want example-network 198.18.0.0/24 198.18.0.1 True ...", lines[1:])
+	if len(lines) != 2 || !strings.HasPrefix(strings.Join(strings.Fields(lines[1]), " "), "example-network 198.18.0.0/24 198.18.0.1 True 0 ") {
+		t.Errorf("kubectl get networks row = %q, want example-network 198.18.0.0/24 198.18.0.1 True 0 ...", lines[1:])
 	}
 
 	if out, err := c.kubectl("get", "-n", ns, "net-attach-def", "example-network", "-o", "jsonpath={.spec.config}"); err != nil || !strings.Contains(out, `"subnet": "198.18.0.0/24"`) {
