@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
+)
+
+// deleted returns a copy of n, protected, that is being deleted, with
+// the other finalizers given after the controller's.
+func deleted(n *samplecrdv1.Network, others ...string) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.DeletionTimestamp = &metav1.Time{Time: now}
+	n.Finalizers = append([]string{samplecrdv1.FinalizerInUseProtection}, others...)
+	return n
+}
+
+// unprotected returns a copy of n without the controller's finalizer, with
+// the finalizers given: a Network created before in-use protection.
+func unprotected(n *samplecrdv1.Network, finalizers ...string) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	n.Finalizers = finalizers
+	return n
+}
+
+// waitingFor returns n with the Deleting condition a sync at now writes
+// for the pods described ("1 pod: default/web").
+func waitingFor(n *samplecrdv1.Network, pods string) *samplecrdv1.Network {
+	n = n.DeepCopy()
+	meta.SetStatusCondition(&n.Status.Conditions, metav1.Condition{
+		Type: samplecrdv1.ConditionDeleting, Status: metav1.ConditionTrue, Reason: samplecrdv1.ReasonInUse,
+		Message: fmt.Sprintf(MessageInUse, pods), ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+	return n
+}
+
+// patchFinalizers is the patch that sets n's finalizers, conditional on
+// its resourceVersion.
+func patchFinalizers(n *samplecrdv1.Network, finalizers ...string) action {
+	return action{verb: "patch", resource: "networks", name: n.Name, object: &metav1.PartialObjectMetadata{
+		ObjectMeta: metav1.ObjectMeta{ResourceVersion: n.ResourceVersion, Finalizers: finalizers},
+	}}
+}
+
+// protectionCases are the sync table's rows for in-use protection
+// (protection.go).
+func protectionCases(t *testing.T) []syncHandlerCase {
+	blue := newNetwork("default", "blue", "198.18.0.0/24", "198.18.0.1", 0)
+	ready := synced(blue)
+	attachment := ownedAttachment(t, blue)
+	const other = "example.test/keep"
+
+	web := newPod("default", "web", corev1.PodRunning, "blue", attachedTo("default/blue"))
+	pending := newPod("default", "web-1", corev1.PodPending, "blue@net1", "")
+	crossJSON := newPod("apps", "api", corev1.PodRunning, `[{"name":"blue","namespace":"default","interface":"net1"}]`, "")
+	crossComma := newPod("apps", "job", corev1.PodPending, "default/blue", "")
+	// A bare name refers to the pod's own namespace: apps/blue, not
+	// default/blue.
+	ownNamespace := newPod("apps", "own", corev1.PodRunning, "blue", "")
+	succeeded := newPod("default", "done", corev1.PodSucceeded, "blue", attachedTo("default/blue"))
+	failed := newPod("default", "crashed", corev1.PodFailed, `[{"name":"blue"}]`, "")
+	leaving := newPod("default", "leaving", corev1.PodRunning, "blue", attachedTo("default/blue"))
+	leaving.DeletionTimestamp = &metav1.Time{Time: now}
+	many := []*corev1.Pod{web, pending, crossJSON, crossComma, leaving}
+
+	held := deleted(ready)
+	owned := []*nadv1.NetworkAttachmentDefinition{attachment}
+
+	return []syncHandlerCase{
+		{
+			name: "a Network without the finalizer (created before protection) gets it, other finalizers kept, and nothing else",
+			objects: fixtureObjects{
+				networks:    []*samplecrdv1.Network{unprotected(ready, other)},
+				attachments: owned,
+			},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNetwork: []action{patchFinalizers(blue, other, samplecrdv1.FinalizerInUseProtection)},
+		},
+		{
+			name:        "a new Network gets the finalizer before its attachment and status, written at the resourceVersion the patch left",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{unprotected(blue)}},
+			key:         blue,
+			wantOutcome: outcomeSuccess,
+			wantNAD:     func() []action { return []action{createAttachment(attachment)} },
+			wantNetwork: []action{patchFinalizers(blue, samplecrdv1.FinalizerInUseProtection), updateStatus(after(blue, synced(blue)))},
+			wantEvents:  []string{"Normal Synced"},
+		},
+		{
+			name:        "a Network being deleted before the controller protected it gets no finalizer",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{unprotected(held, other)}, attachments: owned, pods: []*corev1.Pod{web}},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name:        "a deleted Network no pod refers to is released at once, other finalizers kept",
+			objects:     fixtureObjects{networks: []*samplecrdv1.Network{deleted(ready, other)}, attachments: owned},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{patchFinalizers(blue, other)},
+		},
+		{
+			name: "a deleted Network a running pod refers to waits, keeps its attachment, and says why once",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{held}, attachments: owned, pods: []*corev1.Pod{web},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{updateStatus(waitingFor(held, "1 pod: default/web"))},
+			wantEvents:  []string{"Warning InUse|in use by 1 pod: default/web"},
+		},
+		{
+			name: "a Network already reported waiting for the same pods makes no API calls and no Events",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{waitingFor(held, "1 pod: default/web")}, attachments: owned, pods: []*corev1.Pod{web},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+		},
+		{
+			name: "a change in the pods holding it updates the count and names, without another Event",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{waitingFor(held, "1 pod: default/web")}, attachments: owned, pods: many,
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{updateStatus(waitingFor(held, "5 pods: apps/api, apps/job, default/leaving and 2 more"))},
+		},
+		{
+			name: "pods in other namespaces hold it by namespace/name, in both annotation forms; a pending pod holds it too",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{held}, attachments: owned, pods: []*corev1.Pod{crossJSON, crossComma, pending},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{updateStatus(waitingFor(held, "3 pods: apps/api, apps/job, default/web-1"))},
+			wantEvents:  []string{"Warning InUse|3 pods"},
+		},
+		{
+			name: "finished pods (Succeeded, Failed) and a bare name in another namespace release it",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{waitingFor(held, "1 pod: default/web")}, attachments: owned,
+				pods: []*corev1.Pod{succeeded, failed, ownNamespace},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{patchFinalizers(blue)},
+		},
+		{
+			name: "a pod being deleted still holds it: its sandbox is torn down only when it is gone",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{held}, attachments: owned, pods: []*corev1.Pod{leaving},
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{updateStatus(waitingFor(held, "1 pod: default/leaving"))},
+			wantEvents:  []string{"Warning InUse|default/leaving"},
+		},
+		{
+			name: "an uninstall (the Network CRD being deleted) releases a Network in use, with a Warning",
+			objects: fixtureObjects{
+				networks: []*samplecrdv1.Network{waitingFor(held, "1 pod: default/web")}, attachments: owned, pods: []*corev1.Pod{web},
+				uninstalling: true,
+			},
+			key:         blue,
+			wantOutcome: outcomeDeleted,
+			wantNetwork: []action{patchFinalizers(blue)},
+			wantEvents:  []string{"Warning ProtectionReleased|in use by 1 pod: default/web"},
+		},
+	}
+}
+
+// TestPodList: the count and the first names, sorted by the caller.
+func TestPodList(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{1, "1 pod: ns/p0"},
+		{3, "3 pods: ns/p0, ns/p1, ns/p2"},
+		{4, "4 pods: ns/p0, ns/p1, ns/p2 and 1 more"},
+	} {
+		var pods []*podrefs.Pod
+		for i := range tc.n {
+			pods = append(pods, cached(t, newPod("ns", fmt.Sprintf("p%d", i), corev1.PodRunning, "x", "")))
+		}
+		if got := podList(pods); got != tc.want {
+			t.Errorf("podList of %d = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
