@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/apiserved"
 	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/pkg/events"
 	"github.com/samplecrd/network-controller/pkg/expectations"
@@ -104,9 +105,9 @@ type Options struct {
 	// clients given to NewController must report to it (its Wrap).
 	ServerHealth *serverhealth.Health
 	// AttachmentAPI follows whether NetworkAttachmentDefinitions are
-	// served (attachmentapi.go): the workers wait while they are not. Nil
+	// served (pkg/apiserved): the workers wait while they are not. Nil
 	// counts them as always served, as unit tests on fakes want.
-	AttachmentAPI *attachmentAPI
+	AttachmentAPI *apiserved.API
 }
 
 // Defaults for Options.
@@ -174,8 +175,8 @@ type Controller struct {
 	// (pkg/serverhealth).
 	serverHealth *serverhealth.Health
 	// attachmentAPI holds them while NetworkAttachmentDefinitions are not
-	// served (attachmentapi.go); nil counts them as served.
-	attachmentAPI *attachmentAPI
+	// served (pkg/apiserved); nil counts them as served.
+	attachmentAPI *apiserved.API
 	// bursts tells when to return memory (pkg/freemem).
 	bursts freemem.Tracker
 
@@ -185,6 +186,27 @@ type Controller struct {
 	// replace with client-go's FakeRecorder.
 	recorder record.EventRecorder
 	opts     Options
+}
+
+// complete returns o with its zero fields given their defaults, or an
+// error if a required one is missing.
+func (o Options) complete() (Options, error) {
+	if o.ServerHealth == nil {
+		return o, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
+	}
+	if o.ConflictRecheckPeriod <= 0 {
+		o.ConflictRecheckPeriod = defaultConflictRecheckPeriod
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.ObserveSync == nil {
+		o.ObserveSync = func(syncOutcome, time.Duration) {}
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = defaultShutdownTimeout
+	}
+	return o, nil
 }
 
 // NewController returns a Controller fed by the given informers. It adds the
@@ -207,20 +229,9 @@ func NewController(
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
-	if opts.ConflictRecheckPeriod <= 0 {
-		opts.ConflictRecheckPeriod = defaultConflictRecheckPeriod
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.ObserveSync == nil {
-		opts.ObserveSync = func(syncOutcome, time.Duration) {}
-	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = defaultShutdownTimeout
-	}
-	if opts.ServerHealth == nil {
-		return nil, errors.New("Options.ServerHealth is required: the controller cannot tell an outage from a failure without it")
+	opts, err := opts.complete()
+	if err != nil {
+		return nil, err
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
 
@@ -363,13 +374,23 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 	logger.Info("Started workers", "count", workers)
 
 	<-stop.Done()
+	c.stopWorkers(ctx, abort, &wg, cancelSyncs)
+	return nil
+}
+
+// stopWorkers shuts the queue down and waits for the workers: for their
+// in-flight syncs until the shutdown timeout (at once if abort ended), then
+// cancels those left; and flushes the Events recorded, for at most
+// eventFlushTimeout.
+func (c *Controller) stopWorkers(ctx, abort context.Context, wg *sync.WaitGroup, cancelSyncs context.CancelCauseFunc) {
+	logger := klog.FromContext(ctx)
 	if abort.Err() != nil {
 		logger.Info("Stopping at once: cancelling in-flight syncs", "cause", context.Cause(abort))
 	} else {
 		logger.Info("Shutting down: waiting for in-flight syncs", "timeout", c.opts.ShutdownTimeout)
 	}
 	c.workqueue.ShutDown()
-	if !waitTimeout(&wg, c.opts.ShutdownTimeout) {
+	if !waitTimeout(wg, c.opts.ShutdownTimeout) {
 		logger.Info("In-flight syncs did not finish in time; cancelling them")
 		cancelSyncs(errShutdownTimeout)
 		wg.Wait()
@@ -380,7 +401,6 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 		logger.Info("Events not written in time; dropping them", "count", unwritten, "timeout", eventFlushTimeout)
 	}
 	logger.Info("Workers stopped and Events flushed")
-	return nil
 }
 
 // HasSynced reports whether the informer caches have synced.
@@ -392,7 +412,7 @@ func (c *Controller) HasSynced() bool {
 // NetworkAttachmentDefinition API is served and the informer caches have
 // synced. Otherwise it says what is missing.
 func (c *Controller) Ready() error {
-	if err := c.attachmentAPI.ready(); err != nil {
+	if err := c.attachmentAPI.Ready(); err != nil {
 		return err
 	}
 	if !c.HasSynced() {
@@ -440,7 +460,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // keys queued.
 func (c *Controller) runWorker(stop, syncCtx context.Context) {
 	for {
-		if c.attachmentAPI.wait(stop) != nil {
+		if c.attachmentAPI.Wait(stop) != nil {
 			return
 		}
 		probed, err := c.serverHealth.Wait(stop)
@@ -476,34 +496,39 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	c.bursts.Synced()
 	start := time.Now()
 	outcome, err := c.syncHandler(ctx, key)
+	more := true
 	if err == nil {
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Forget(key)
 		logger.V(4).Info("Synced", "outcome", outcome, "duration", time.Since(start))
-		return true
+	} else {
+		outcome, more = c.afterFailedSync(ctx, key, outcome, err)
 	}
-	if ctx.Err() != nil {
+	c.opts.ObserveSync(outcome, time.Since(start))
+	return more
+}
+
+// afterFailedSync decides what becomes of key, whose sync failed with err,
+// and returns the outcome to record and whether the worker goes on.
+func (c *Controller) afterFailedSync(ctx context.Context, key cache.ObjectName, outcome syncOutcome, err error) (syncOutcome, bool) {
+	logger := klog.FromContext(ctx)
+	switch {
+	case ctx.Err() != nil:
 		// Stopping cut the sync off: not an error of the Network's, and
 		// the next leader syncs it.
 		logger.V(2).Info("Sync cancelled", "cause", context.Cause(ctx), "err", err)
-		c.opts.ObserveSync(outcome, time.Since(start))
-		return false
-	}
-	switch {
+		return outcome, false
 	case errors.Is(err, errAttachmentAPIGone):
 		// Not the Network's failure either: it waits with the workers for
 		// the API, which queues every Network again when it is back.
 		logger.V(2).Info("NetworkAttachmentDefinition API gone; requeuing for when it is back")
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
-		return true
+		return outcome, true
 	case serverhealth.Unavailable(err) && !c.serverHealth.Up():
 		// Not the Network's failure: it waits with the workers for the
 		// server, and its own backoff does not grow meanwhile.
 		logger.V(2).Info("API server away; requeuing for when it answers", "err", err)
-		c.opts.ObserveSync(outcome, time.Since(start))
 		c.workqueue.Add(key)
-		return true
+		return outcome, true
 	case apierrors.IsConflict(err):
 		// The cache had not caught up with a write yet: expected now and
 		// then, and the retry reads the newer object.
@@ -512,9 +537,8 @@ func (c *Controller) processNextWorkItem(stop, ctx context.Context) bool {
 	default:
 		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "objectReference", key)
 	}
-	c.opts.ObserveSync(outcome, time.Since(start))
 	c.workqueue.AddRateLimited(key)
-	return true
+	return outcome, true
 }
 
 // syncHandler brings one Network's attachment and status in line with its
@@ -605,7 +629,7 @@ func (c *Controller) realise(ctx context.Context, network *samplecrdv1.Network, 
 func (c *Controller) reportAttachmentError(ctx context.Context, network *samplecrdv1.Network, name string, err error) (syncOutcome, error) {
 	var refused refusedError
 	switch {
-	case c.attachmentAPI.goneWith(ctx, err):
+	case c.attachmentAPI.GoneWith(ctx, err):
 		return outcomeError, errAttachmentAPIGone
 	case errors.Is(err, errNotControlled):
 		c.workqueue.AddAfter(cache.MetaObjectToName(network), c.opts.ConflictRecheckPeriod)

@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/apiserved"
 	"github.com/samplecrd/network-controller/pkg/fastjson"
 	clientset "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned"
 	networkscheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
@@ -142,7 +143,7 @@ func run(ctx context.Context, f flags) error {
 		stopInformers()
 		waitForInformers()
 	}()
-	return runWorkers(ctx, f, cfg, controller, election)
+	return lead(ctx, f, cfg, controller, election)
 }
 
 // serveEndpoints starts the metrics and probe servers; the returned
@@ -168,10 +169,10 @@ func serveEndpoints(ctx context.Context, f flags, controller *Controller, electi
 	}, nil
 }
 
-// runWorkers runs the controller's workers until ctx ends: at once without
-// leader election, only while this process holds the Lease with it. The
-// leader gauge is 1 while they run.
-func runWorkers(ctx context.Context, f flags, cfg *rest.Config, controller *Controller, election *leadership.Health) error {
+// lead runs the controller's workers while this process leads, until ctx
+// ends: at once without leader election, only while this process holds the
+// Lease with it. The leader gauge is 1 while they run.
+func lead(ctx context.Context, f flags, cfg *rest.Config, controller *Controller, election *leadership.Health) error {
 	if election == nil {
 		metrics.SetLeader(true)
 		defer metrics.SetLeader(false)
@@ -217,17 +218,17 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		return nil, nil, err
 	}
 	health.UseProbe(kubeClient.Discovery().RESTClient())
-	attachments := newAttachmentAPI(kubeClient.Discovery(), health, w.apiPollPeriod)
+	attachments := apiserved.New(kubeClient.Discovery(), health, attachmentAPI(w.apiPollPeriod))
 	opts.AttachmentAPI = attachments
 
 	// The informers have clients of their own, whose reads wait for an API
 	// server that is away rather than fail into client-go's backoff
 	// (pkg/serverhealth); the attachment informer's also waits for its API
-	// to be served again when its CRD was deleted (attachmentapi.go).
+	// to be served again when its CRD was deleted (pkg/apiserved).
 	informerCfg := rest.CopyConfig(cfg)
 	informerCfg.Wrap(health.HoldReads)
 	nadInformerCfg := rest.CopyConfig(informerCfg)
-	nadInformerCfg.Wrap(attachments.holdWhileMissing)
+	nadInformerCfg.Wrap(attachments.HoldWhileMissing)
 	f, err := newInformerFactories(informerCfg, nadInformerCfg, w.resync)
 	if err != nil {
 		return nil, nil, err
@@ -250,7 +251,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.crd.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
-		go attachments.run(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
+		go attachments.Watch(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()

@@ -13,29 +13,10 @@ set -euo pipefail
 PROG=local-down.sh
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 GRACE=${LOCAL_DOWN_GRACE:-5}
-purge=false
-quiet=false
-for a in "$@"; do
-	case $a in
-	--purge) purge=true ;;
-	--quiet) quiet=true ;;
-	-h | --help)
-		sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-		exit 0
-		;;
-	*)
-		printf '%s: unknown argument %s (try --help)\n' "$PROG" "$a" >&2
-		exit 2
-		;;
-	esac
-done
-[[ "$GRACE" =~ ^[0-9]+$ ]] || {
-	printf '%s: LOCAL_DOWN_GRACE must be a number\n' "$PROG" >&2
-	exit 2
-}
-
-say() { $quiet || printf '%s: %s\n' "$PROG" "$*" >&2; }
-warn() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# shellcheck source=hack/lib/down-args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/down-args.sh"
+down_args 10 "$@"
+check_grace LOCAL_DOWN_GRACE
 
 LOCAL_DIR=${LOCAL_DIR:-$REPO/.local}
 if [[ ! -d "$LOCAL_DIR" ]]; then

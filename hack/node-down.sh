@@ -26,28 +26,10 @@ PROG=node-down.sh
 # shellcheck source=hack/node-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
 GRACE=${NODE_DOWN_GRACE:-30}
-purge=false
-quiet=false
-for a in "$@"; do
-	case $a in
-	--purge) purge=true ;;
-	--quiet) quiet=true ;;
-	-h | --help)
-		sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-		exit 0
-		;;
-	*)
-		printf '%s: unknown argument %s (try --help)\n' "$PROG" "$a" >&2
-		exit 2
-		;;
-	esac
-done
-[[ "$GRACE" =~ ^[0-9]+$ ]] || {
-	printf '%s: NODE_DOWN_GRACE must be a number\n' "$PROG" >&2
-	exit 2
-}
-say() { $quiet || printf '%s: %s\n' "$PROG" "$*" >&2; }
-warn() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+# shellcheck source=hack/lib/down-args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/down-args.sh"
+down_args 23 "$@"
+check_grace NODE_DOWN_GRACE
 
 t0=$EPOCHREALTIME
 if [[ ! -d "$NODE_DIR" && ! -e "$NETNS_PATH" ]]; then

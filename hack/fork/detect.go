@@ -25,78 +25,29 @@ import (
 //   - the name from package main's controllerAgentName (else the module).
 func detect(root string) (identity, error) {
 	var id identity
-	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	var err error
+	if id.Module, err = moduleOf(root); err != nil {
+		return id, err
+	}
+	apiDir, err := apiPackage(root)
 	if err != nil {
 		return id, err
 	}
-	for _, line := range strings.Split(string(gomod), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			id.Module = strings.Trim(f[1], `"`)
-		}
-	}
-	if id.Module == "" {
-		return id, fmt.Errorf("go.mod has no module line")
-	}
-
-	dirs, err := filepath.Glob(filepath.Join(root, "pkg", "apis", "*", "*", "doc.go"))
-	if err != nil {
-		return id, err
-	}
-	if len(dirs) != 1 {
-		return id, fmt.Errorf("want exactly one API package pkg/apis/<group>/<version> with a doc.go, found %d: the fork renames one group, version and kind", len(dirs))
-	}
-	apiDir := filepath.Dir(dirs[0])
 	id.Version = filepath.Base(apiDir)
-	groupPkg := filepath.Base(filepath.Dir(apiDir))
-
-	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, apiDir, func(fi os.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go") && !strings.HasPrefix(fi.Name(), "zz_generated")
-	}, parser.ParseComments)
+	api, err := readAPIPackage(apiDir)
 	if err != nil {
 		return id, err
 	}
-	var kinds []string
-	for _, pkg := range pkgs {
-		for _, f := range pkg.Files {
-			if f.Doc != nil {
-				if g := markerValue(f.Doc.Text(), "+groupName="); g != "" {
-					id.Group = g
-				}
-			}
-			for _, decl := range f.Decls {
-				gd, ok := decl.(*ast.GenDecl)
-				if !ok || gd.Tok != token.TYPE {
-					continue
-				}
-				for _, spec := range gd.Specs {
-					ts := spec.(*ast.TypeSpec)
-					doc := typeDoc(gd, ts)
-					if doc == nil || !hasMarkerLine(doc, "+genclient") {
-						continue
-					}
-					kinds = append(kinds, ts.Name.Name)
-					res := markerArgs(doc, "+kubebuilder:resource:")
-					if p := res["path"]; p != "" {
-						id.Plural = p
-					}
-					if s := res["shortName"]; s != "" {
-						id.ShortName = strings.Split(s, ";")[0]
-					}
-				}
-			}
-		}
-	}
-	if id.Group == "" {
+	if api.group == "" {
 		return id, fmt.Errorf("%s has no +groupName marker in its package comment", rel(root, apiDir))
 	}
-	if first := strings.SplitN(id.Group, ".", 2)[0]; first != groupPkg {
-		return id, fmt.Errorf("%s is not named after the first label of its group %s", rel(root, apiDir), id.Group)
+	if first := strings.SplitN(api.group, ".", 2)[0]; first != filepath.Base(filepath.Dir(apiDir)) {
+		return id, fmt.Errorf("%s is not named after the first label of its group %s", rel(root, apiDir), api.group)
 	}
-	if len(kinds) != 1 {
-		return id, fmt.Errorf("want exactly one type marked +genclient in %s, found %v", rel(root, apiDir), kinds)
+	if len(api.kinds) != 1 {
+		return id, fmt.Errorf("want exactly one type marked +genclient in %s, found %v", rel(root, apiDir), api.kinds)
 	}
-	id.Kind = kinds[0]
+	id.Group, id.Kind, id.Plural, id.ShortName = api.group, api.kinds[0], api.plural, api.shortName
 	if id.Plural == "" {
 		id.Plural = crdPlural(filepath.Join(root, "artifacts", "examples", "crd.yaml"))
 	}
@@ -108,6 +59,91 @@ func detect(root string) (identity, error) {
 		id.Name = deriveName(id.Module)
 	}
 	return id, nil
+}
+
+// moduleOf returns the module path go.mod at root declares.
+func moduleOf(root string) (string, error) {
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`), nil
+		}
+	}
+	return "", fmt.Errorf("go.mod has no module line")
+}
+
+// apiPackage returns the directory of the one API package,
+// pkg/apis/<group>/<version>: the fork renames one group, version and kind.
+func apiPackage(root string) (string, error) {
+	dirs, err := filepath.Glob(filepath.Join(root, "pkg", "apis", "*", "*", "doc.go"))
+	if err != nil {
+		return "", err
+	}
+	if len(dirs) != 1 {
+		return "", fmt.Errorf("want exactly one API package pkg/apis/<group>/<version> with a doc.go, found %d: the fork renames one group, version and kind", len(dirs))
+	}
+	return filepath.Dir(dirs[0]), nil
+}
+
+// apiMarkers is what the markers of an API package say: its +groupName,
+// the types marked +genclient, and the plural and short name of their
+// +kubebuilder:resource markers (of the last such type).
+type apiMarkers struct {
+	group, plural, shortName string
+	kinds                    []string
+}
+
+// readAPIPackage reads the markers of the API package in apiDir, leaving
+// out tests and generated files.
+func readAPIPackage(apiDir string) (apiMarkers, error) {
+	var m apiMarkers
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, apiDir, func(fi os.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go") && !strings.HasPrefix(fi.Name(), "zz_generated")
+	}, parser.ParseComments)
+	if err != nil {
+		return m, err
+	}
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			if f.Doc != nil {
+				if g := markerValue(f.Doc.Text(), "+groupName="); g != "" {
+					m.group = g
+				}
+			}
+			m.readTypes(f)
+		}
+	}
+	return m, nil
+}
+
+// readTypes adds the types of f marked +genclient, with their resource
+// markers, to m.
+func (m *apiMarkers) readTypes(f *ast.File) {
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.TYPE {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			ts := spec.(*ast.TypeSpec)
+			doc := typeDoc(gd, ts)
+			if doc == nil || !hasMarkerLine(doc, "+genclient") {
+				continue
+			}
+			m.kinds = append(m.kinds, ts.Name.Name)
+			res := markerArgs(doc, "+kubebuilder:resource:")
+			if p := res["path"]; p != "" {
+				m.plural = p
+			}
+			if s := res["shortName"]; s != "" {
+				m.shortName = strings.Split(s, ";")[0]
+			}
+		}
+	}
 }
 
 func rel(root, path string) string {

@@ -77,55 +77,69 @@ func planFork(root string, files []string, o, n identity, regenerate bool) (*pla
 	if err != nil {
 		return nil, err
 	}
-	text := textRules(o, n, apiNames)
-	gr := newGoRewriter(o, n, apiNames)
+	rw := rewriters{text: textRules(o, n, apiNames), goFiles: newGoRewriter(o, n, apiNames)}
 	for _, f := range files {
-		if skipped(f) {
-			continue
-		}
-		if generated(f, o) {
-			if !regenerate || !strings.HasPrefix(f, "pkg/generated/") {
-				p.removes = append(p.removes, f)
-			}
-			continue
-		}
-		full := filepath.Join(root, filepath.FromSlash(f))
-		info, err := os.Lstat(full)
-		if err != nil {
+		if err := p.planFile(f, tracked, rw); err != nil {
 			return nil, err
-		}
-		if !info.Mode().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(full)
-		if err != nil {
-			return nil, err
-		}
-		to := movedPath(f, o, n)
-		if to != f {
-			if tracked[to] || fileExists(filepath.Join(root, filepath.FromSlash(to))) {
-				return nil, fmt.Errorf("cannot move %s to %s: it exists already", f, to)
-			}
-			p.moved[f] = to
-			p.removes = append(p.removes, f)
-		}
-		out := data
-		switch {
-		case isBinary(data):
-		case strings.HasSuffix(f, ".go"):
-			out, err = gr.rewrite(f, data, path.Dir(f) == o.apiDir())
-			if err != nil {
-				return nil, err
-			}
-		default:
-			out = []byte(text.replace(string(data), nil))
-		}
-		if to != f || !bytes.Equal(out, data) {
-			p.writes[to] = out
-			p.modes[to] = info.Mode().Perm()
 		}
 	}
 	return p, nil
+}
+
+// rewriters are the rules a fork applies: to Go files, and to the text of
+// every other file.
+type rewriters struct {
+	text    *replacer
+	goFiles *goRewriter
+}
+
+// planFile adds to p what the fork does to the tracked file f: nothing for
+// skipped and non-regular files; a removal for generated code (unless it is
+// regenerated in place); else its rewritten contents at its new path, if
+// either differs.
+func (p *plan) planFile(f string, tracked map[string]bool, rw rewriters) error {
+	o, n := p.old, p.new
+	if skipped(f) {
+		return nil
+	}
+	if generated(f, o) {
+		if !p.regenerate || !strings.HasPrefix(f, "pkg/generated/") {
+			p.removes = append(p.removes, f)
+		}
+		return nil
+	}
+	full := filepath.Join(p.root, filepath.FromSlash(f))
+	info, err := os.Lstat(full)
+	if err != nil || !info.Mode().IsRegular() {
+		return err
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		return err
+	}
+	to := movedPath(f, o, n)
+	if to != f {
+		if tracked[to] || fileExists(filepath.Join(p.root, filepath.FromSlash(to))) {
+			return fmt.Errorf("cannot move %s to %s: it exists already", f, to)
+		}
+		p.moved[f] = to
+		p.removes = append(p.removes, f)
+	}
+	out := data
+	switch {
+	case isBinary(data):
+	case strings.HasSuffix(f, ".go"):
+		if out, err = rw.goFiles.rewrite(f, data, path.Dir(f) == o.apiDir()); err != nil {
+			return err
+		}
+	default:
+		out = []byte(rw.text.replace(string(data), nil))
+	}
+	if to != f || !bytes.Equal(out, data) {
+		p.writes[to] = out
+		p.modes[to] = info.Mode().Perm()
+	}
+	return nil
 }
 
 func fileExists(p string) bool {
@@ -270,50 +284,64 @@ func scan(root string, files []string, r *replacer, o identity, comments bool) (
 		if isBinary(data) {
 			continue
 		}
-		report := func(offset int) {
-			line := bytes.Count(data[:offset], []byte("\n")) + 1
-			start := bytes.LastIndexByte(data[:offset], '\n') + 1
-			end := bytes.IndexByte(data[offset:], '\n')
-			if end < 0 {
-				end = len(data) - offset
+		var at []int
+		switch {
+		case strings.HasSuffix(f, ".go"):
+			if at, err = goMatches(f, data, r, o, comments); err != nil {
+				return nil, err
 			}
-			found = append(found, finding{f, line, strings.TrimSpace(string(data[start : offset+end]))})
+		case comments:
+			at = r.find(string(data), nil)
 		}
-		if !strings.HasSuffix(f, ".go") {
-			if comments {
-				for _, at := range r.find(string(data), nil) {
-					report(at)
-				}
-			}
-			continue
-		}
-		keep, err := docWordExceptions(f, data, o)
-		if err != nil {
-			return nil, err
-		}
-		fset := token.NewFileSet()
-		tf := fset.AddFile(f, -1, len(data))
-		var s scanner.Scanner
-		s.Init(tf, data, nil, scanner.ScanComments)
-		for {
-			pos, tok, lit := s.Scan()
-			if tok == token.EOF {
-				break
-			}
-			if tok != token.STRING && (tok != token.COMMENT || !comments) {
-				continue
-			}
-			base := tf.Offset(pos)
-			var skip map[int]bool
-			if keep[base] {
-				skip = map[int]bool{3: true}
-			}
-			for _, at := range r.find(lit, skip) {
-				report(base + at)
-			}
+		for _, offset := range at {
+			line, text := lineAt(data, offset)
+			found = append(found, finding{f, line, text})
 		}
 	}
 	return found, nil
+}
+
+// goMatches returns the offsets in the Go file f where the rules of r match
+// inside string literals, and inside comments too when comments is set.
+func goMatches(f string, data []byte, r *replacer, o identity, comments bool) ([]int, error) {
+	keep, err := docWordExceptions(f, data, o)
+	if err != nil {
+		return nil, err
+	}
+	var found []int
+	fset := token.NewFileSet()
+	tf := fset.AddFile(f, -1, len(data))
+	var s scanner.Scanner
+	s.Init(tf, data, nil, scanner.ScanComments)
+	for {
+		pos, tok, lit := s.Scan()
+		if tok == token.EOF {
+			return found, nil
+		}
+		if tok != token.STRING && (tok != token.COMMENT || !comments) {
+			continue
+		}
+		base := tf.Offset(pos)
+		var skip map[int]bool
+		if keep[base] {
+			skip = map[int]bool{3: true}
+		}
+		for _, at := range r.find(lit, skip) {
+			found = append(found, base+at)
+		}
+	}
+}
+
+// lineAt returns the number and the trimmed text of the line of data that
+// holds offset.
+func lineAt(data []byte, offset int) (int, string) {
+	line := bytes.Count(data[:offset], []byte("\n")) + 1
+	start := bytes.LastIndexByte(data[:offset], '\n') + 1
+	end := bytes.IndexByte(data[offset:], '\n')
+	if end < 0 {
+		end = len(data) - offset
+	}
+	return line, strings.TrimSpace(string(data[start : offset+end]))
 }
 
 // docWordExceptions are the offsets of doc comments that begin with the

@@ -122,37 +122,66 @@ const (
 // does not.) Run waits for run to return in both cases.
 func Run(ctx context.Context, cfg Config, client kubernetes.Interface,
 	health *Health, run func(ctx, lost context.Context) error) error {
-	logger := klog.FromContext(ctx)
 	id, err := identity()
 	if err != nil {
 		return fmt.Errorf("leader election identity: %w", err)
 	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: cfg.Name, Namespace: cfg.Namespace},
-		Client:     client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
-	}
-
 	// The elector's context outlives ctx: it ends when run has returned, or
 	// with ctx if this process is not leading yet. So the elector stops on
 	// its own, with electorCtx still alive, only when it lost the Lease.
 	electorCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElector()
-	var mu sync.Mutex
-	state := electionWaiting
-	stopWaiting := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if state == electionWaiting {
-			state = electionFinished
-			stopElector()
-		}
-	})
-	defer stopWaiting()
+	e := &candidacy{
+		ctx: ctx, electorCtx: electorCtx, stopElector: stopElector,
+		id: id, lease: klog.KRef(cfg.Namespace, cfg.Name), logger: klog.FromContext(ctx),
+		run: run, runDone: make(chan error, 1),
+	}
+	defer context.AfterFunc(ctx, e.stopWaiting)()
 
-	runDone := make(chan error, 1)
-	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
+	elector, err := e.newElector(cfg, client, health)
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	// NewLeaderElector does not attach the watchdog (only RunOrDie does):
+	// without this /healthz would never see the elector.
+	health.watchdog.SetLeaderElection(elector)
+	e.logger.Info("Waiting to become leader", "identity", id, "lease", e.lease)
+	elector.Run(electorCtx)
+	return e.finish(health)
+}
+
+// candidacy is one call of Run: the elector's context, where it stands
+// (electionWaiting, electionLeading, electionFinished, under mu) and run's
+// outcome.
+type candidacy struct {
+	ctx         context.Context
+	electorCtx  context.Context
+	stopElector context.CancelFunc
+	id          string
+	lease       klog.ObjectRef
+	logger      klog.Logger
+	run         func(ctx, lost context.Context) error
+	runDone     chan error
+
+	// lost is set when the elector gave the Lease up while Run still
+	// wanted it. It cannot be read from electorCtx alone once run has
+	// returned: lead stops the elector then, possibly before the elector
+	// itself returned.
+	lost atomic.Bool
+
+	mu    sync.Mutex
+	state int
+}
+
+// newElector is client-go's elector for cfg's Lease, calling e.lead when
+// this process becomes leader.
+func (e *candidacy) newElector(cfg Config, client kubernetes.Interface, health *Health) (*leaderelection.LeaderElector, error) {
+	return leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: &resourcelock.LeaseLock{
+			LeaseMeta:  metav1.ObjectMeta{Name: cfg.Name, Namespace: cfg.Namespace},
+			Client:     client.CoordinationV1(),
+			LockConfig: resourcelock.ResourceLockConfig{Identity: e.id},
+		},
 		LeaseDuration:   cfg.LeaseDuration,
 		RenewDeadline:   cfg.RenewDeadline,
 		RetryPeriod:     cfg.RetryPeriod,
@@ -160,58 +189,72 @@ func Run(ctx context.Context, cfg Config, client kubernetes.Interface,
 		Name:            cfg.Name,
 		WatchDog:        health.watchdog,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(leaderCtx context.Context) {
-				mu.Lock()
-				if state != electionWaiting {
-					// Stopped, or lost the Lease, before this callback ran.
-					mu.Unlock()
-					return
-				}
-				state = electionLeading
-				mu.Unlock()
-				logger.Info("Became leader", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
-				lost, markLost := context.WithCancelCause(context.WithoutCancel(ctx))
-				stopWatching := context.AfterFunc(leaderCtx, func() {
-					if electorCtx.Err() == nil {
-						markLost(ErrLeaseLost)
-					}
-				})
-				runDone <- run(ctx, lost)
-				stopWatching()
-				markLost(nil)
-				stopElector()
-			},
+			OnStartedLeading: e.lead,
 			// Required by client-go; losing the Lease is handled after the
 			// elector returns.
 			OnStoppedLeading: func() {},
 			OnNewLeader: func(identity string) {
-				if identity != id {
-					logger.Info("Another replica leads", "leader", identity)
+				if identity != e.id {
+					e.logger.Info("Another replica leads", "leader", identity)
 				}
 			},
 		},
 	})
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
-	}
-	// NewLeaderElector does not attach the watchdog (only RunOrDie does):
-	// without this /healthz would never see the elector.
-	health.watchdog.SetLeaderElection(elector)
-	logger.Info("Waiting to become leader", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
-	elector.Run(electorCtx)
+}
 
-	lost := electorCtx.Err() == nil
+// stopWaiting stops the elector when Run's ctx ends before this process
+// leads; once it leads, run decides when to stop.
+func (e *candidacy) stopWaiting() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == electionWaiting {
+		e.state = electionFinished
+		e.stopElector()
+	}
+}
+
+// lead runs run while leaderCtx (the elector's hold on the Lease) lasts:
+// run's lost ends when the elector gives the Lease up while Run still wants
+// it. When run returns, the elector is stopped, which releases the Lease.
+func (e *candidacy) lead(leaderCtx context.Context) {
+	e.mu.Lock()
+	if e.state != electionWaiting {
+		// Stopped, or lost the Lease, before this callback ran.
+		e.mu.Unlock()
+		return
+	}
+	e.state = electionLeading
+	e.mu.Unlock()
+	e.logger.Info("Became leader", "identity", e.id, "lease", e.lease)
+	lost, markLost := context.WithCancelCause(context.WithoutCancel(e.ctx))
+	stopWatching := context.AfterFunc(leaderCtx, func() {
+		if e.electorCtx.Err() == nil {
+			e.lost.Store(true)
+			markLost(ErrLeaseLost)
+		}
+	})
+	e.runDone <- e.run(e.ctx, lost)
+	stopWatching()
+	markLost(nil)
+	e.stopElector()
+}
+
+// finish is Run's outcome once the elector returned: ErrLeaseLost if it
+// stopped on its own (the Lease was lost), else run's error, after run
+// returned if it was called.
+func (e *candidacy) finish(health *Health) error {
+	lost := e.lost.Load() || e.electorCtx.Err() == nil
 	if lost {
 		health.lost.Store(true)
-		logger.Info("Lost the Lease; stopping", "identity", id, "lease", klog.KRef(cfg.Namespace, cfg.Name))
+		e.logger.Info("Lost the Lease; stopping", "identity", e.id, "lease", e.lease)
 	}
-	mu.Lock()
-	started := state == electionLeading
-	state = electionFinished
-	mu.Unlock()
+	e.mu.Lock()
+	started := e.state == electionLeading
+	e.state = electionFinished
+	e.mu.Unlock()
 	var runErr error
 	if started {
-		runErr = <-runDone
+		runErr = <-e.runDone
 	}
 	if lost {
 		return ErrLeaseLost

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,10 +99,13 @@ func holder(lease *coordinationv1.Lease) string {
 	return *lease.Spec.HolderIdentity
 }
 
+// usurper is the identity of the replica takeLease plays.
+const usurper = "another-replica"
+
 // takeLease makes another replica the holder for an hour.
 func takeLease(t *testing.T, client *fake.Clientset) {
 	t.Helper()
-	other, now, hour := "another-replica", metav1.NewMicroTime(time.Now()), int32(3600)
+	other, now, hour := usurper, metav1.NewMicroTime(time.Now()), int32(3600)
 	leases := client.CoordinationV1().Leases(testConfig.Namespace)
 	lease, err := leases.Get(context.Background(), testConfig.Name, metav1.GetOptions{})
 	if err != nil {
@@ -162,7 +166,21 @@ func TestRunWaitsWhileAnotherReplicaLeads(t *testing.T) {
 // /healthz fails for good, so a hung exit is restarted by the kubelet.
 func TestLosingTheLeaseAbortsRunAndFailsHealth(t *testing.T) {
 	lostCause := make(chan error, 1)
-	e := startElection(t, fake.NewClientset(), func(ctx, lost context.Context) error {
+	// The fake clientset does not check resourceVersions, so the leader's
+	// optimistic renewal would overwrite the usurper; the API server
+	// refuses it with a Conflict, and so does this reactor once the Lease
+	// is taken. (It is added before the election starts: a fake's reactor
+	// chain may not change while the elector calls it.)
+	var taken atomic.Bool
+	client := fake.NewClientset()
+	client.PrependReactor("update", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		lease := action.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if !taken.Load() || holder(lease) == usurper {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewConflict(coordinationv1.Resource("leases"), testConfig.Name, errors.New("the object has been modified"))
+	})
+	e := startElection(t, client, func(ctx, lost context.Context) error {
 		<-lost.Done()
 		lostCause <- context.Cause(lost)
 		return nil
@@ -171,13 +189,8 @@ func TestLosingTheLeaseAbortsRunAndFailsHealth(t *testing.T) {
 	if err := e.health.Check(httptest.NewRequest("GET", "/healthz", nil)); err != nil {
 		t.Fatalf("health while leading = %v, want nil", err)
 	}
+	taken.Store(true)
 	takeLease(t, e.client)
-	// The fake clientset does not check resourceVersions, so the leader's
-	// optimistic renewal would overwrite the usurper; the API server
-	// refuses it with a Conflict, and so does this reactor.
-	e.client.PrependReactor("update", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewConflict(coordinationv1.Resource("leases"), testConfig.Name, errors.New("the object has been modified"))
-	})
 	select {
 	case cause := <-lostCause:
 		if !errors.Is(cause, ErrLeaseLost) {
