@@ -189,8 +189,11 @@ type finalizersPatch struct {
 }
 
 // patchFinalizers sets the Network's finalizers to finalizers, if it is
-// still at the cached resourceVersion, and records the write so that its
-// echo queues nothing.
+// still at the cached resourceVersion. The write is not remembered as the
+// controller's own (pkg/expectations), unlike a status write: it is the
+// first step of a sync, not the last, and were a later step to fail (an
+// outage), its echo, dropped as already seen, would leave the Network
+// waiting for nothing. Its echo costs one sync that finds it in order.
 func (c *Controller) patchFinalizers(ctx context.Context, network *samplecrdv1.Network, finalizers []string) (*samplecrdv1.Network, error) {
 	var p finalizersPatch
 	p.Metadata.ResourceVersion, p.Metadata.Finalizers = network.ResourceVersion, finalizers
@@ -206,7 +209,6 @@ func (c *Controller) patchFinalizers(ctx context.Context, network *samplecrdv1.N
 	if err != nil {
 		return nil, err
 	}
-	c.expectations.WroteStatus(cache.MetaObjectToName(network), written.ResourceVersion)
 	return written, nil
 }
 

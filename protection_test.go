@@ -2,12 +2,18 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/podrefs"
@@ -194,5 +200,38 @@ func TestPodList(t *testing.T) {
 		if got := podList(pods); got != tc.want {
 			t.Errorf("podList of %d = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestFinalizerEchoQueuesTheNetworkAfterAFailedSync: the finalizer patch
+// is a sync's first write. When a later step fails (here the attachment
+// create, the API server going away), the patch's echo must queue the
+// Network again: were it taken for the controller's own last write and
+// dropped, the Network would wait for nothing but a safety net.
+func TestFinalizerEchoQueuesTheNetworkAfterAFailedSync(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	blue := unprotected(newNetwork("default", "blue", "198.18.0.0/24", "198.18.0.1", 0))
+	f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{blue}})
+	f.nadclient.PrependReactor("create", attachmentResource, func(core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewServiceUnavailable("the API server is going away")
+	})
+	// The API server applies the patch at a new resourceVersion.
+	echo := blue.DeepCopy()
+	echo.Finalizers, echo.ResourceVersion = []string{samplecrdv1.FinalizerInUseProtection}, "2"
+	f.client.PrependReactor("patch", "networks", func(core.Action) (bool, runtime.Object, error) {
+		return true, echo.DeepCopy(), nil
+	})
+	if _, err := f.controller.syncHandler(ctx, cache.MetaObjectToName(blue)); err == nil {
+		t.Fatal("the sync succeeded although the attachment could not be created")
+	}
+	if acts := recorded(f.client.Actions()); len(acts) != 1 || acts[0].verb != "patch" {
+		t.Fatalf("network actions %v, want the finalizer patch alone", acts)
+	}
+	f.controller.updateNetwork(blue, echo)
+	if got := queued(f.controller); !slices.Equal(got, []string{"default/blue"}) {
+		t.Errorf("the finalizer's echo queued %v, want [default/blue]", got)
+	}
+	if f.controller.cacheIsBehind(cache.MetaObjectToName(echo), echo) {
+		t.Error("a cache showing the finalizer patch is taken to be behind")
 	}
 }
