@@ -96,6 +96,23 @@ func (e *env) deleteNetwork(name string) {
 	}
 }
 
+// createProtected creates a Network and waits until it is Ready and
+// carries the controller's finalizer.
+func (e *env) createProtected(name, cidr, gateway string) {
+	e.t.Helper()
+	e.create(name, cidr, gateway)
+	e.waitForReady(name, metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	e.waitForProtected(name)
+}
+
+// checkSaidOnce fails unless the Network has exactly one InUse Event.
+func (e *env) checkSaidOnce(name string) {
+	e.t.Helper()
+	if n := e.countEvents(name, samplecrdv1.ReasonInUse); n != 1 {
+		e.t.Errorf("%d InUse Events on Network %s, want 1", n, name)
+	}
+}
+
 // waitForProtected waits for the controller to put its finalizer on a
 // Network.
 func (e *env) waitForProtected(name string) {
@@ -165,9 +182,7 @@ func (e *env) countEvents(name, reason string) int {
 func TestIntegrationProtectionUnusedNetworkGoesAtOnce(t *testing.T) {
 	e := newEnv(t)
 	e.startController(Options{})
-	e.create("idle", "10.90.0.0/24", "10.90.0.1")
-	e.waitForReady("idle", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForProtected("idle")
+	e.createProtected("idle", "10.90.0.0/24", "10.90.0.1")
 	// A pod referring to another Network does not hold this one.
 	e.createPod(e.namespace, "elsewhere", "some-other-network")
 
@@ -188,9 +203,7 @@ func TestIntegrationProtectionUnusedNetworkGoesAtOnce(t *testing.T) {
 func TestIntegrationProtectionHoldsUntilThePodIsDeleted(t *testing.T) {
 	e := newEnv(t)
 	e.startController(Options{})
-	e.create("blue", "10.91.0.0/24", "10.91.0.1")
-	e.waitForReady("blue", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForProtected("blue")
+	e.createProtected("blue", "10.91.0.0/24", "10.91.0.1")
 	e.createPod(e.namespace, "web", "other, blue@net1")
 
 	e.deleteNetwork("blue")
@@ -199,9 +212,7 @@ func TestIntegrationProtectionHoldsUntilThePodIsDeleted(t *testing.T) {
 	// Still there a while later, and said once.
 	time.Sleep(time.Second)
 	e.waitForInUse("blue", "1 pod")
-	if n := e.countEvents("blue", samplecrdv1.ReasonInUse); n != 1 {
-		t.Errorf("%d InUse Events, want 1", n)
-	}
+	e.checkSaidOnce("blue")
 
 	e.deletePod(e.namespace, "web")
 	e.waitForNetworkGone("blue")
@@ -215,9 +226,7 @@ func TestIntegrationProtectionHoldsAcrossNamespacesUntilPodsFinish(t *testing.T)
 	e := newEnv(t)
 	e.startController(Options{})
 	apps := e.otherNamespace()
-	e.create("shared", "10.92.0.0/24", "10.92.0.1")
-	e.waitForReady("shared", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForProtected("shared")
+	e.createProtected("shared", "10.92.0.0/24", "10.92.0.1")
 	e.createPod(apps, "batch", fmt.Sprintf(`[{"name": "shared", "namespace": %q, "interface": "net1"}]`, e.namespace))
 	e.createPod(apps, "worker", e.namespace+"/shared")
 	// A bare name means a Network of the pod's own namespace: not this one.
@@ -230,9 +239,7 @@ func TestIntegrationProtectionHoldsAcrossNamespacesUntilPodsFinish(t *testing.T)
 	e.waitForInUse("shared", fmt.Sprintf("1 pod: %s/worker", apps))
 	e.finishPod(apps, "worker", corev1.PodFailed)
 	e.waitForNetworkGone("shared")
-	if n := e.countEvents("shared", samplecrdv1.ReasonInUse); n != 1 {
-		t.Errorf("%d InUse Events, want 1", n)
-	}
+	e.checkSaidOnce("shared")
 }
 
 // TestIntegrationProtectionSurvivesARestart: a controller started while a
@@ -241,9 +248,7 @@ func TestIntegrationProtectionHoldsAcrossNamespacesUntilPodsFinish(t *testing.T)
 func TestIntegrationProtectionSurvivesARestart(t *testing.T) {
 	e := newEnv(t)
 	first := e.startController(Options{})
-	e.create("kept", "10.93.0.0/24", "10.93.0.1")
-	e.waitForReady("kept", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
-	e.waitForProtected("kept")
+	e.createProtected("kept", "10.93.0.0/24", "10.93.0.1")
 	e.createPod(e.namespace, "web", "kept")
 	e.deleteNetwork("kept")
 	e.waitForInUse("kept", "1 pod")
@@ -257,9 +262,7 @@ func TestIntegrationProtectionSurvivesARestart(t *testing.T) {
 	if w := second.writes.get(); len(w) != 0 {
 		t.Errorf("the restarted controller wrote %v while the Network waited; want nothing", w)
 	}
-	if n := e.countEvents("kept", samplecrdv1.ReasonInUse); n != 1 {
-		t.Errorf("%d InUse Events after the restart, want 1", n)
-	}
+	e.checkSaidOnce("kept")
 
 	e.deletePod(e.namespace, "web")
 	e.waitForNetworkGone("kept")
