@@ -15,8 +15,6 @@ import (
 	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	nadscheme "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/scheme"
 	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeinformers "k8s.io/client-go/informers"
@@ -272,15 +270,6 @@ type informerFactories struct {
 	kube        kubeinformers.SharedInformerFactory
 	pods        kubeinformers.SharedInformerFactory
 	crd         metadatainformer.SharedInformerFactory
-}
-
-// crdResource is the resource of CustomResourceDefinitions.
-var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// onlyTheNetworkCRD selects the Network CRD by name: the controller's
-// RBAC lets it list and watch that one alone.
-func onlyTheNetworkCRD(opts *metav1.ListOptions) {
-	opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", crdName).String()
 }
 
 // newInformerFactories builds the informer factories on clients for cfg

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
@@ -38,6 +40,15 @@ import (
 
 // crdName is the name of the Network CRD: networks.<group>.
 var crdName = samplecrdv1.Resource("networks").String()
+
+// crdResource is the resource of CustomResourceDefinitions.
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// onlyTheNetworkCRD makes the CRD informer select the Network CRD by name:
+// the controller's RBAC lets it list and watch that one alone.
+func onlyTheNetworkCRD(opts *metav1.ListOptions) {
+	opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", crdName).String()
+}
 
 // inUseNamesShown is how many of the pods holding a Network its Deleting
 // condition names: enough to find the workload, short enough to read.
