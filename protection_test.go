@@ -235,3 +235,35 @@ func TestFinalizerEchoQueuesTheNetworkAfterAFailedSync(t *testing.T) {
 		t.Error("a cache showing the finalizer patch is taken to be behind")
 	}
 }
+
+// TestCRDEventHandlers: the Network CRD marked for deletion (an uninstall)
+// queues the Networks being deleted, which may be waiting for pods and get
+// no event of their own; nothing else about the CRD queues anything.
+func TestCRDEventHandlers(t *testing.T) {
+	waiting := deleted(newNetwork("default", "waiting", "198.18.0.0/24", "198.18.0.1", 0))
+	live := newNetwork("other", "live", "198.18.1.0/24", "198.18.1.1", 0)
+	installed, uninstalling := networkCRD(false), networkCRD(true)
+	uninstalling.ResourceVersion = "2"
+	otherCRD := networkCRD(true)
+	otherCRD.Name = "widgets.example.test"
+	for _, tc := range []struct {
+		name string
+		fire func(c *Controller)
+		want []string
+	}{
+		{"the CRD marked for deletion queues the Networks being deleted", func(c *Controller) { c.updateCRD(installed, uninstalling) }, []string{"default/waiting"}},
+		{"a controller started during an uninstall queues them at once", func(c *Controller) { c.addCRD(uninstalling) }, []string{"default/waiting"}},
+		{"the CRD as installed queues nothing", func(c *Controller) { c.addCRD(installed) }, nil},
+		{"a resync (same resourceVersion) queues nothing", func(c *Controller) { c.updateCRD(uninstalling, uninstalling) }, nil},
+		{"another CRD queues nothing", func(c *Controller) { c.addCRD(otherCRD) }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, ctx, fixtureObjects{networks: []*samplecrdv1.Network{waiting, live}})
+			tc.fire(f.controller)
+			if got := queued(f.controller); !slices.Equal(got, tc.want) {
+				t.Errorf("queued %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
