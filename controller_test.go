@@ -22,6 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/diff"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/metadata"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/metadata/metadatainformer"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -55,7 +58,8 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // now is what the fake clock says; conditions written by a sync carry it.
 var now = epoch.Add(time.Hour)
 
-// newNetwork returns a Network created at epoch+age, generation 1.
+// newNetwork returns a Network created at epoch+age, generation 1,
+// protected by the controller's finalizer as its first sync left it.
 func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *samplecrdv1.Network {
 	return &samplecrdv1.Network{
 		TypeMeta: metav1.TypeMeta{APIVersion: samplecrdv1.SchemeGroupVersion.String(), Kind: "Network"},
@@ -66,6 +70,7 @@ func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *sampl
 			Generation:        1,
 			ResourceVersion:   "1",
 			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
+			Finalizers:        []string{samplecrdv1.FinalizerInUseProtection},
 		},
 		Spec: samplecrdv1.NetworkSpec{CIDR: cidr, Gateway: gateway},
 	}
@@ -171,9 +176,11 @@ type fixture struct {
 	// clock is the controller's clock.
 	clock *testclock.FakePassiveClock
 	// dynamic is the IPPool informer's client.
-	dynamic  *dynamicfake.FakeDynamicClient
-	recorder *record.FakeRecorder
-	events   record.EventRecorder // the controller's own, which recorder replaces
+	dynamic *dynamicfake.FakeDynamicClient
+	// metadataclient serves the Network CRD's metadata.
+	metadataclient *metadatafake.FakeMetadataClient
+	recorder       *record.FakeRecorder
+	events         record.EventRecorder // the controller's own, which recorder replaces
 	// attachmentCache is the controller's attachment cache, for tests that
 	// put there something other than what the server holds.
 	attachmentCache cache.Indexer
@@ -213,6 +220,53 @@ type fixtureObjects struct {
 	noPools bool
 	// usageWindow is the controller's UsageWriteInterval; 0: its default.
 	usageWindow time.Duration
+	// uninstalling marks the Network CRD, cached and on the server, for
+	// deletion.
+	uninstalling bool
+}
+
+// networkCRD returns the metadata of the Network CRD, marked for deletion
+// when deleting.
+func networkCRD(deleting bool) *metav1.PartialObjectMetadata {
+	crd := &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		ObjectMeta: metav1.ObjectMeta{Name: crdName, UID: "crd-uid", ResourceVersion: "1"},
+	}
+	if deleting {
+		crd.DeletionTimestamp = &metav1.Time{Time: now}
+		crd.Finalizers = []string{"customresourcecleanup.apiextensions.k8s.io"}
+	}
+	return crd
+}
+
+// crdInformerFactory adapts the metadata informer factory to
+// informerFactory.
+type crdInformerFactory struct {
+	metadatainformer.SharedInformerFactory
+}
+
+func (f crdInformerFactory) WaitForCacheSync(stopCh <-chan struct{}) map[reflect.Type]bool {
+	out := map[reflect.Type]bool{}
+	for gvr, ok := range f.SharedInformerFactory.WaitForCacheSync(stopCh) {
+		out[reflect.TypeOf(gvr)] = ok
+	}
+	return out
+}
+
+// newMetadataClient returns a fake metadata client serving the
+// CustomResourceDefinitions given.
+func newMetadataClient(crds ...runtime.Object) *metadatafake.FakeMetadataClient {
+	scheme := metadatafake.NewTestScheme()
+	gv := schema.GroupVersion{Group: crdResource.Group, Version: crdResource.Version}
+	scheme.AddKnownTypeWithName(gv.WithKind("CustomResourceDefinition"), &metav1.PartialObjectMetadata{})
+	scheme.AddKnownTypeWithName(gv.WithKind("CustomResourceDefinitionList"), &metav1.PartialObjectMetadataList{})
+	return metadatafake.NewSimpleMetadataClient(scheme, crds...)
+}
+
+// newCRDInformers returns the informer factory of the Network CRD's
+// metadata on client, as the binary builds it.
+func newCRDInformers(client metadata.Interface) metadatainformer.SharedInformerFactory {
+	return metadatainformer.NewFilteredSharedInformerFactory(client, 0, "", onlyTheNetworkCRD)
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -225,11 +279,13 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	for _, p := range objs.pods {
 		podObjects = append(podObjects, p)
 	}
+	crd := networkCRD(objs.uninstalling)
 	f := &fixture{
-		kubeclient: k8sfake.NewClientset(podObjects...),
-		nadclient:  nadfake.NewSimpleClientset(),
-		client:     fake.NewClientset(networkObjects...),
-		recorder:   record.NewFakeRecorder(100),
+		metadataclient: newMetadataClient(crd),
+		kubeclient:     k8sfake.NewClientset(podObjects...),
+		nadclient:      nadfake.NewSimpleClientset(),
+		client:         fake.NewClientset(networkObjects...),
+		recorder:       record.NewFakeRecorder(100),
 	}
 	// The fake's object tracker would file objects given to the
 	// constructor under a resource name guessed from the kind
@@ -243,6 +299,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
 	podInformers := kubeinformers.NewSharedInformerFactoryWithOptions(f.kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform))
+	crdInformers := newCRDInformers(f.metadataclient)
 	var pools *ipPools
 	f.clock = testclock.NewFakePassiveClock(now)
 	f.dynamic = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
@@ -252,7 +309,7 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	}
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(),
+		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(), crdInformers.ForResource(crdResource).Informer(),
 		Options{Clock: f.clock, ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx)),
 			IPPools: pools, UsageWriteInterval: objs.usageWindow})
 	if err != nil {
@@ -261,7 +318,10 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	t.Cleanup(c.events.Stop)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
-	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers, podInformers}
+	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers, podInformers, crdInformerFactory{crdInformers}}
+	if err := c.crdIndexer.Add(crd); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range objs.pods {
 		slim, err := podrefs.Transform(p)
 		if err != nil {
@@ -351,9 +411,13 @@ func recorded(actions []core.Action) []action {
 			got.object = a.GetObject()
 			got.name = a.GetObject().(metav1.Object).GetName()
 		case core.PatchAction:
-			// What a merge patch of an attachment sets, as an object.
+			// What a merge patch of an attachment sets, as an object; of a
+			// Network, the metadata it sets.
 			got.name = a.GetName()
-			patched := &nadv1.NetworkAttachmentDefinition{}
+			var patched runtime.Object = &nadv1.NetworkAttachmentDefinition{}
+			if got.resource == "networks" {
+				patched = &metav1.PartialObjectMetadata{}
+			}
 			if err := json.Unmarshal(a.GetPatch(), patched); err != nil {
 				panic(fmt.Sprintf("a patch that is not JSON: %v", err))
 			}
@@ -992,6 +1056,7 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 			wantOutcome: outcomeDeleted,
 		},
 	}
+	cases = append(cases, protectionCases(t)...)
 	return append(cases, usageSyncCases(t)...)
 }
 

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -249,6 +251,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		f.kube.Core().V1().Namespaces(),
 		f.pods.Core().V1().Pods(),
+		f.crd.ForResource(crdResource).Informer(),
 		opts)
 	if err != nil {
 		return nil, nil, err
@@ -257,6 +260,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.networks.Start(ctx.Done())
 		f.kube.Start(ctx.Done())
 		f.pods.Start(ctx.Done())
+		f.crd.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
 		go attachments.Watch(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
@@ -267,6 +271,7 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 			f.networks.Shutdown()
 			f.kube.Shutdown()
 			f.pods.Shutdown()
+			f.crd.Shutdown()
 		}
 	}
 	return controller, start, nil
@@ -274,12 +279,14 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 
 // informerFactories are the controller's informer factories. Pods have a
 // factory of their own because a factory has one transform for all its
-// informers, and the pod cache keeps *podrefs.Pod (pkg/podrefs).
+// informers, and the pod cache keeps *podrefs.Pod (pkg/podrefs). crd
+// watches the metadata of the Network CRD alone (protection.go).
 type informerFactories struct {
 	networks    informers.SharedInformerFactory
 	attachments nadinformers.SharedInformerFactory
 	kube        kubeinformers.SharedInformerFactory
 	pods        kubeinformers.SharedInformerFactory
+	crd         metadatainformer.SharedInformerFactory
 }
 
 // newInformerFactories builds the informer factories on clients for cfg
@@ -294,6 +301,10 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 	if err != nil {
 		return nil, err
 	}
+	metadataClient, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	f := &informerFactories{
 		networks: informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
 			informers.WithTransform(networkTransform)),
@@ -303,6 +314,7 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 			kubeinformers.WithTransform(namespaceTransform)),
 		pods: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 			kubeinformers.WithTransform(podrefs.Transform)),
+		crd: metadatainformer.NewFilteredSharedInformerFactory(metadataClient, resync, "", onlyTheNetworkCRD),
 	}
 	// The attachment informers' factory predates WithTransform.
 	if err := f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {

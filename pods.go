@@ -20,12 +20,7 @@ import (
 
 // addPod queues the Networks a new pod refers to or is attached to.
 func (c *Controller) addPod(obj interface{}) {
-	p, ok := podrefs.FromCache(obj)
-	if !ok {
-		utilruntime.HandleError(errUnexpectedObject(obj))
-		return
-	}
-	c.enqueuePodNetworks(p, nil)
+	c.enqueueCachedPod(obj)
 }
 
 // updatePod queues the Networks of the pod's old and new state when what
@@ -50,12 +45,18 @@ func (c *Controller) updatePod(oldObj, newObj interface{}) {
 // its deletion may release them. When the informer missed the deletion it
 // hands over a tombstone holding the last known state.
 func (c *Controller) deletePod(obj interface{}) {
+	c.enqueueCachedPod(obj)
+}
+
+// enqueueCachedPod queues the Networks of the pod (or the tombstone of
+// one) the informer handed over.
+func (c *Controller) enqueueCachedPod(obj interface{}) {
 	p, ok := podrefs.FromCache(obj)
 	if !ok {
 		utilruntime.HandleError(errUnexpectedObject(obj))
 		return
 	}
-	c.enqueuePodNetworks(p, nil)
+	c.enqueuePodNetworks(p)
 }
 
 // samePod reports whether two cached states of a pod differ in nothing
@@ -70,8 +71,8 @@ func samePod(a, b *podrefs.Pod) bool {
 		})
 }
 
-// enqueuePodNetworks queues, once each, the Networks that pods (nil ones
-// skipped) hold or are attached to. A pod holds nothing once it finished,
+// enqueuePodNetworks queues, once each, the Networks that pods hold or are
+// attached to. A pod holds nothing once it finished,
 // so the keys it is attached to are queued too: those are the Networks a
 // finished pod released. Keys of Networks not in the cache are skipped:
 // pods also refer to NetworkAttachmentDefinitions of other origins, which
@@ -79,9 +80,6 @@ func samePod(a, b *podrefs.Pod) bool {
 func (c *Controller) enqueuePodNetworks(pods ...*podrefs.Pod) {
 	var keys []string
 	for _, p := range pods {
-		if p == nil {
-			continue
-		}
 		for _, k := range append(p.Held(), p.Attached()...) {
 			if !slices.Contains(keys, k) {
 				keys = append(keys, k)

@@ -76,6 +76,7 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
 	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -136,6 +137,7 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
 	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -204,6 +206,7 @@ func lastSyncEventWritten(t *testing.T) bool {
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
 	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(invalid))
 	if err := c.Run(runCtx, 1); err != nil {
 		t.Fatalf("Run: %v", err)

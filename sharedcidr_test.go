@@ -90,6 +90,7 @@ func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrd
 		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().Namespaces(),
 		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
+		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
 		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		tb.Fatal(err)
@@ -238,6 +239,7 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		kubeInformers.Core().V1().Namespaces(),
 		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
+		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
 		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		t.Fatal(err)

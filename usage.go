@@ -39,10 +39,12 @@ import (
 // reportUsage writes the Network's usage figures when they changed and
 // its window allows; when it does not, it queues the Network again for
 // when it does. A sync that has just written the status wrote the figures
-// with it: nothing to do.
+// with it: nothing to do. Nor for a Network being deleted: the sync may
+// have just released it (its last finalizer), and a status write would
+// find it gone; the pods it waits for are in its Deleting condition.
 func (c *Controller) reportUsage(ctx context.Context, network *samplecrdv1.Network) error {
 	key := cache.MetaObjectToName(network)
-	if _, wrote := c.statusWritten.Load(key); wrote {
+	if _, wrote := c.statusWritten.Load(key); wrote || network.DeletionTimestamp != nil {
 		return nil
 	}
 	updated := network.DeepCopy()
