@@ -146,10 +146,24 @@ deploy: install-crd ## Install the CRDs, then the controller (artifacts/deploy, 
 install-crd: ## Apply the Network CRD, create the NetworkAttachmentDefinition CRD if the cluster lacks it, wait for both.
 	KUBECTL="$(KUBECTL)" hack/install-crds.sh
 
+# How long make undeploy waits for the Network CRD, and every Network with
+# it, to go before it gives up.
+UNDEPLOY_TIMEOUT ?= 120s
+
+# The Network CRD goes first, while the controller still runs: its deletion
+# deletes every Network, and the controller, seeing its CRD marked for
+# deletion, releases the in-use protection finalizer of those that pods
+# still use. Only then does the controller go. Were the controller gone first,
+# every Network in use would keep its finalizer and the CRD would never go
+# (the README says how to release them by hand).
 .PHONY: undeploy
-undeploy: ## Remove the controller, then the Network CRD (and with it every Network) from $KUBECONFIG's cluster. The NetworkAttachmentDefinition CRD stays: others may use it.
+undeploy: ## Remove the Network CRD (every Network with it; the running controller releases those in use), then the controller, from $KUBECONFIG's cluster. The NetworkAttachmentDefinition CRD stays: others may use it.
+	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found --wait=false
+	@if ! $(KUBECTL) wait --for=delete -f artifacts/examples/crd.yaml --timeout=$(UNDEPLOY_TIMEOUT); then \
+		echo "make undeploy: the Network CRD is still there after $(UNDEPLOY_TIMEOUT): Networks keep finalizers nobody removes (is the controller running?). See the README, In-use protection, then run make undeploy again." >&2; \
+		exit 1; \
+	fi
 	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
-	$(KUBECTL) delete -f artifacts/examples/crd.yaml --ignore-not-found
 
 .PHONY: bench
 bench: ## Burst throughput vs the API server's ceiling, zero writes on restart, N Networks sharing a CIDR; writes BENCHMARKS.md.

@@ -38,6 +38,7 @@ import (
 	listers "github.com/samplecrd/network-controller/pkg/generated/listers/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 )
 
@@ -151,6 +152,16 @@ type Controller struct {
 	attachmentsSynced cache.InformerSynced
 	namespacesLister  corelisters.NamespaceLister
 	namespacesSynced  cache.InformerSynced
+	// podsIndexer is the pod cache: *podrefs.Pod objects, indexed by the
+	// Networks each pod holds and is attached to (pkg/podrefs). It has no
+	// typed lister: read it through the indexer and podrefs.FromCache.
+	podsIndexer cache.Indexer
+	podsSynced  cache.InformerSynced
+	// crdIndexer holds the metadata of the Network CRD alone: its
+	// deletion is an uninstall, which releases every held Network
+	// (protection.go).
+	crdIndexer cache.Indexer
+	crdSynced  cache.InformerSynced
 
 	// expectations lets a sync tell a cache that lags behind the
 	// controller's own writes from one that is current.
@@ -200,8 +211,11 @@ func (o Options) complete() (Options, error) {
 
 // NewController returns a Controller fed by the given informers. It adds the
 // Network types to client-go's scheme so that Events can refer to Networks,
-// and registers the overlap index on the Network informer, so it must be
-// called before the informer factories start.
+// and registers the overlap index on the Network informer and the
+// podrefs indexes on the pod informer, so it must be called before the
+// informer factories start. The pod informer's transform must be
+// podrefs.Transform: its cache holds *podrefs.Pod. The CRD informer holds
+// the metadata (metav1.Object) of the Network CRD, crdName.
 func NewController(
 	ctx context.Context,
 	kubeclientset kubernetes.Interface,
@@ -210,6 +224,8 @@ func NewController(
 	networkInformer informers.NetworkInformer,
 	attachmentInformer nadinformers.NetworkAttachmentDefinitionInformer,
 	namespaceInformer coreinformers.NamespaceInformer,
+	podInformer coreinformers.PodInformer,
+	crdInformer cache.SharedIndexInformer,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -221,6 +237,9 @@ func NewController(
 
 	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc}); err != nil {
 		return nil, fmt.Errorf("adding the CIDR index: %w", err)
+	}
+	if err := podInformer.Informer().AddIndexers(podrefs.Indexers()); err != nil {
+		return nil, fmt.Errorf("adding the pod indexes: %w", err)
 	}
 
 	logger.V(4).Info("Creating event recorder")
@@ -241,6 +260,10 @@ func NewController(
 		attachmentsSynced: attachmentInformer.Informer().HasSynced,
 		namespacesLister:  namespaceInformer.Lister(),
 		namespacesSynced:  namespaceInformer.Informer().HasSynced,
+		podsIndexer:       podInformer.Informer().GetIndexer(),
+		podsSynced:        podInformer.Informer().HasSynced,
+		crdIndexer:        crdInformer.GetIndexer(),
+		crdSynced:         crdInformer.HasSynced,
 		expectations:      expectations.New(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
@@ -253,7 +276,7 @@ func NewController(
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer()); err != nil {
+	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer(), podInformer.Informer(), crdInformer); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -261,7 +284,7 @@ func NewController(
 
 // addEventHandlers connects the informers to the handlers (handlers.go),
 // which decide what gets queued.
-func (c *Controller) addEventHandlers(networks, attachments, namespaces cache.SharedIndexInformer) error {
+func (c *Controller) addEventHandlers(networks, attachments, namespaces, pods, crd cache.SharedIndexInformer) error {
 	if _, err := networks.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    c.addNetwork,
 		UpdateFunc: c.updateNetwork,
@@ -281,6 +304,19 @@ func (c *Controller) addEventHandlers(networks, attachments, namespaces cache.Sh
 		UpdateFunc: c.updateNamespace,
 	}); err != nil {
 		return fmt.Errorf("adding Namespace event handlers: %w", err)
+	}
+	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	}); err != nil {
+		return fmt.Errorf("adding Pod event handlers: %w", err)
+	}
+	if _, err := crd.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addCRD,
+		UpdateFunc: c.updateCRD,
+	}); err != nil {
+		return fmt.Errorf("adding CustomResourceDefinition event handlers: %w", err)
 	}
 	return nil
 }
@@ -313,7 +349,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced, c.podsSynced, c.crdSynced); !ok {
 		c.workqueue.ShutDown()
 		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
@@ -369,7 +405,7 @@ func (c *Controller) stopWorkers(ctx, abort context.Context, wg *sync.WaitGroup,
 
 // HasSynced reports whether the informer caches have synced.
 func (c *Controller) HasSynced() bool {
-	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced()
+	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced() && c.podsSynced() && c.crdSynced()
 }
 
 // Ready is nil when the controller can work (/readyz): the
@@ -524,6 +560,9 @@ func (c *Controller) syncHandler(ctx context.Context, key cache.ObjectName) (syn
 		c.workqueue.AddAfter(key, expectations.TTL)
 		return outcomeStale, nil
 	}
+	if network, err = c.ensureProtected(ctx, network); err != nil {
+		return outcomeError, err
+	}
 	if err := c.removeOrphanedAttachment(ctx, key); err != nil {
 		return outcomeError, err
 	}
@@ -614,7 +653,16 @@ func (c *Controller) reportAttachmentError(ctx context.Context, network *samplec
 // removes keeps it terminating for ever, so it still loses its attachment,
 // as a live Network would, once it no longer holds the range that
 // attachment serves; deleting is safe.
+//
+// In-use protection comes first (protection.go): a Network no pod holds
+// is released and goes, and one still held says so in its Deleting
+// condition. Should the attachment then need a status write too (a held
+// Network that also lost its range), that write conflicts with the
+// condition's and the retry makes it.
 func (c *Controller) syncTerminating(ctx context.Context, network *samplecrdv1.Network, v rangeVerdict, specErr error) (syncOutcome, error) {
+	if released, err := c.syncProtection(ctx, network); released || err != nil {
+		return outcomeDeleted, err
+	}
 	served, serves := c.servedRange(network)
 	if v.Holds && (!serves || served == v.Prefix) {
 		klog.FromContext(ctx).V(4).Info("Network is being deleted")

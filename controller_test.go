@@ -17,9 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/diff"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/metadata"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/metadata/metadatainformer"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -40,6 +44,7 @@ import (
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/metrics"
 	"github.com/samplecrd/network-controller/pkg/netspec"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
 )
@@ -51,7 +56,8 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // now is what the fake clock says; conditions written by a sync carry it.
 var now = epoch.Add(time.Hour)
 
-// newNetwork returns a Network created at epoch+age, generation 1.
+// newNetwork returns a Network created at epoch+age, generation 1,
+// protected by the controller's finalizer as its first sync left it.
 func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *samplecrdv1.Network {
 	return &samplecrdv1.Network{
 		TypeMeta: metav1.TypeMeta{APIVersion: samplecrdv1.SchemeGroupVersion.String(), Kind: "Network"},
@@ -62,6 +68,7 @@ func newNetwork(namespace, name, cidr, gateway string, age time.Duration) *sampl
 			Generation:        1,
 			ResourceVersion:   "1",
 			CreationTimestamp: metav1.NewTime(epoch.Add(age)),
+			Finalizers:        []string{samplecrdv1.FinalizerInUseProtection},
 		},
 		Spec: samplecrdv1.NetworkSpec{CIDR: cidr, Gateway: gateway},
 	}
@@ -162,8 +169,10 @@ type fixture struct {
 	kubeclient *k8sfake.Clientset
 	nadclient  *nadfake.Clientset
 	client     *fake.Clientset
-	recorder   *record.FakeRecorder
-	events     record.EventRecorder // the controller's own, which recorder replaces
+	// metadataclient serves the Network CRD's metadata.
+	metadataclient *metadatafake.FakeMetadataClient
+	recorder       *record.FakeRecorder
+	events         record.EventRecorder // the controller's own, which recorder replaces
 	// attachmentCache is the controller's attachment cache, for tests that
 	// put there something other than what the server holds.
 	attachmentCache cache.Indexer
@@ -193,6 +202,56 @@ type fixtureObjects struct {
 	namespaces []*corev1.Namespace
 	// reserved are the controller's reserved ranges.
 	reserved []netip.Prefix
+	// pods are cached pods, as podrefs.Transform keeps them (and on the
+	// server).
+	pods []*corev1.Pod
+	// uninstalling marks the Network CRD, cached and on the server, for
+	// deletion.
+	uninstalling bool
+}
+
+// networkCRD returns the metadata of the Network CRD, marked for deletion
+// when deleting.
+func networkCRD(deleting bool) *metav1.PartialObjectMetadata {
+	crd := &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		ObjectMeta: metav1.ObjectMeta{Name: crdName, UID: "crd-uid", ResourceVersion: "1"},
+	}
+	if deleting {
+		crd.DeletionTimestamp = &metav1.Time{Time: now}
+		crd.Finalizers = []string{"customresourcecleanup.apiextensions.k8s.io"}
+	}
+	return crd
+}
+
+// crdInformerFactory adapts the metadata informer factory to
+// informerFactory.
+type crdInformerFactory struct {
+	metadatainformer.SharedInformerFactory
+}
+
+func (f crdInformerFactory) WaitForCacheSync(stopCh <-chan struct{}) map[reflect.Type]bool {
+	out := map[reflect.Type]bool{}
+	for gvr, ok := range f.SharedInformerFactory.WaitForCacheSync(stopCh) {
+		out[reflect.TypeOf(gvr)] = ok
+	}
+	return out
+}
+
+// newMetadataClient returns a fake metadata client serving the
+// CustomResourceDefinitions given.
+func newMetadataClient(crds ...runtime.Object) *metadatafake.FakeMetadataClient {
+	scheme := metadatafake.NewTestScheme()
+	gv := schema.GroupVersion{Group: crdResource.Group, Version: crdResource.Version}
+	scheme.AddKnownTypeWithName(gv.WithKind("CustomResourceDefinition"), &metav1.PartialObjectMetadata{})
+	scheme.AddKnownTypeWithName(gv.WithKind("CustomResourceDefinitionList"), &metav1.PartialObjectMetadataList{})
+	return metadatafake.NewSimpleMetadataClient(scheme, crds...)
+}
+
+// newCRDInformers returns the informer factory of the Network CRD's
+// metadata on client, as the binary builds it.
+func newCRDInformers(client metadata.Interface) metadatainformer.SharedInformerFactory {
+	return metadatainformer.NewFilteredSharedInformerFactory(client, 0, "", onlyTheNetworkCRD)
 }
 
 func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture {
@@ -201,11 +260,17 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	for _, n := range objs.networks {
 		networkObjects = append(networkObjects, n)
 	}
+	var podObjects []runtime.Object
+	for _, p := range objs.pods {
+		podObjects = append(podObjects, p)
+	}
+	crd := networkCRD(objs.uninstalling)
 	f := &fixture{
-		kubeclient: k8sfake.NewClientset(),
-		nadclient:  nadfake.NewSimpleClientset(),
-		client:     fake.NewClientset(networkObjects...),
-		recorder:   record.NewFakeRecorder(100),
+		metadataclient: newMetadataClient(crd),
+		kubeclient:     k8sfake.NewClientset(podObjects...),
+		nadclient:      nadfake.NewSimpleClientset(),
+		client:         fake.NewClientset(networkObjects...),
+		recorder:       record.NewFakeRecorder(100),
 	}
 	// The fake's object tracker would file objects given to the
 	// constructor under a resource name guessed from the kind
@@ -218,9 +283,11 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	nadInformers := nadinformers.NewSharedInformerFactory(f.nadclient, 0)
 	networkInformers := informers.NewSharedInformerFactory(f.client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(f.kubeclient, 0)
+	podInformers := kubeinformers.NewSharedInformerFactoryWithOptions(f.kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform))
+	crdInformers := newCRDInformers(f.metadataclient)
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
 		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(),
+		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(), crdInformers.ForResource(crdResource).Informer(),
 		Options{Clock: testclock.NewFakePassiveClock(now), ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx))})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +295,19 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 	t.Cleanup(c.events.Stop)
 	t.Cleanup(c.workqueue.ShutDown)
 	f.events, c.recorder = c.recorder, f.recorder
-	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers}
+	f.factories = []informerFactory{networkInformers, nadInformers, kubeInformers, podInformers, crdInformerFactory{crdInformers}}
+	if err := c.crdIndexer.Add(crd); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range objs.pods {
+		slim, err := podrefs.Transform(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.podsIndexer.Add(slim); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, n := range objs.networks {
 		if err := networkInformers.Samplecrd().V1().Networks().Informer().GetIndexer().Add(n); err != nil {
 			t.Fatal(err)
@@ -292,9 +371,13 @@ func recorded(actions []core.Action) []action {
 			got.object = a.GetObject()
 			got.name = a.GetObject().(metav1.Object).GetName()
 		case core.PatchAction:
-			// What a merge patch of an attachment sets, as an object.
+			// What a merge patch of an attachment sets, as an object; of a
+			// Network, the metadata it sets.
 			got.name = a.GetName()
-			patched := &nadv1.NetworkAttachmentDefinition{}
+			var patched runtime.Object = &nadv1.NetworkAttachmentDefinition{}
+			if got.resource == "networks" {
+				patched = &metav1.PartialObjectMetadata{}
+			}
 			if err := json.Unmarshal(a.GetPatch(), patched); err != nil {
 				panic(fmt.Sprintf("a patch that is not JSON: %v", err))
 			}
@@ -455,7 +538,7 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 	inNADConflict := withStatus(blue, metav1.ConditionFalse, samplecrdv1.ReasonAttachmentConflict,
 		fmt.Sprintf(MessageResourceExists, "blue"), "")
 
-	return []syncHandlerCase{
+	cases := []syncHandlerCase{
 		{
 			name:        "a new IPv4 Network gets its attachment, Ready=True and a Synced Event",
 			objects:     fixtureObjects{networks: []*samplecrdv1.Network{blue}},
@@ -933,6 +1016,7 @@ func syncHandlerCases(t *testing.T) []syncHandlerCase {
 			wantOutcome: outcomeDeleted,
 		},
 	}
+	return append(cases, protectionCases(t)...)
 }
 
 func TestSyncHandler(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -144,6 +145,21 @@ func (e *env) deleteNetworksAndAttachments(t *testing.T, namespace string) {
 	err := e.networks.SamplecrdV1().Networks(namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 	if err != nil {
 		t.Errorf("cleaning up Networks: %v", err)
+	}
+	// The test's controller has stopped: nobody releases the in-use
+	// protection of what it leaves, so the cleanup does, as an admin
+	// would (README).
+	left, err := e.networks.SamplecrdV1().Networks(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Errorf("listing the Networks left: %v", err)
+		left = &samplecrdv1.NetworkList{}
+	}
+	for _, n := range left.Items {
+		_, err := e.networks.SamplecrdV1().Networks(namespace).Patch(context.Background(), n.Name, types.MergePatchType,
+			[]byte(`{"metadata": {"finalizers": null}}`), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("removing the finalizers of Network %s: %v", n.Name, err)
+		}
 	}
 	err = e.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -32,6 +34,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/httpserve"
 	"github.com/samplecrd/network-controller/pkg/leadership"
 	"github.com/samplecrd/network-controller/pkg/metrics"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/signals"
 	"github.com/samplecrd/network-controller/pkg/tenancy"
@@ -233,6 +236,8 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 		f.networks.Samplecrd().V1().Networks(),
 		f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
 		f.kube.Core().V1().Namespaces(),
+		f.pods.Core().V1().Pods(),
+		f.crd.ForResource(crdResource).Informer(),
 		opts)
 	if err != nil {
 		return nil, nil, err
@@ -240,22 +245,31 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 	start := func(ctx context.Context) func() {
 		f.networks.Start(ctx.Done())
 		f.kube.Start(ctx.Done())
+		f.pods.Start(ctx.Done())
+		f.crd.Start(ctx.Done())
 		// The attachment informer starts once its API is served. Its
 		// factory has no Shutdown; its goroutines end with ctx.
 		go attachments.Watch(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
 		return func() {
 			f.networks.Shutdown()
 			f.kube.Shutdown()
+			f.pods.Shutdown()
+			f.crd.Shutdown()
 		}
 	}
 	return controller, start, nil
 }
 
-// informerFactories are the controller's three informer factories.
+// informerFactories are the controller's informer factories. Pods have a
+// factory of their own because a factory has one transform for all its
+// informers, and the pod cache keeps *podrefs.Pod (pkg/podrefs). crd
+// watches the metadata of the Network CRD alone (protection.go).
 type informerFactories struct {
 	networks    informers.SharedInformerFactory
 	attachments nadinformers.SharedInformerFactory
 	kube        kubeinformers.SharedInformerFactory
+	pods        kubeinformers.SharedInformerFactory
+	crd         metadatainformer.SharedInformerFactory
 }
 
 // newInformerFactories builds the informer factories on clients for cfg
@@ -270,6 +284,10 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 	if err != nil {
 		return nil, err
 	}
+	metadataClient, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	f := &informerFactories{
 		networks: informers.NewSharedInformerFactoryWithOptions(networkClient, resync,
 			informers.WithTransform(networkTransform)),
@@ -277,6 +295,9 @@ func newInformerFactories(cfg, nadCfg *rest.Config, resync time.Duration) (*info
 			nadinformers.WithTweakListOptions(selectManagedAttachments)),
 		kube: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
 			kubeinformers.WithTransform(namespaceTransform)),
+		pods: kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, resync,
+			kubeinformers.WithTransform(podrefs.Transform)),
+		crd: metadatainformer.NewFilteredSharedInformerFactory(metadataClient, resync, "", onlyTheNetworkCRD),
 	}
 	// The attachment informers' factory predates WithTransform.
 	if err := f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions().Informer().SetTransform(attachmentTransform); err != nil {

@@ -36,6 +36,18 @@ const (
 	// MessageCIDRConflict is the message of a CIDRConflict Event and condition.
 	MessageCIDRConflict = "spec.cidr %s overlaps %s of Network %s, which is older and keeps it. Choose a CIDR that does not overlap, or delete Network %s"
 
+	// MessageInUse is the message of the Deleting condition (reason InUse)
+	// of a Network that waits for the pods referring to it, and of the
+	// Warning Event recorded when it starts waiting.
+	MessageInUse = "Deletion waits: in use by %s. The Network and its NetworkAttachmentDefinition stay until no pod that is running or may still start refers to it; delete those pods (or scale their workloads down), and it goes"
+
+	// ProtectionReleased is used when the controller lets a Network still
+	// in use go because the Network CRD is being deleted (an uninstall).
+	ProtectionReleased = "ProtectionReleased"
+	// MessageProtectionReleasedForUninstall is the message of a
+	// ProtectionReleased Event.
+	MessageProtectionReleasedForUninstall = "CustomResourceDefinition %s is being deleted (an uninstall): released the in-use protection of this Network although it is in use by %s; their interfaces stay until those pods are deleted"
+
 	// MessageReservedRange is the message of a ReservedRange Event and
 	// condition.
 	MessageReservedRange = "spec.cidr %s overlaps %s, which the cluster reserves for itself (the controller's --reserved-cidrs: service, pod or node ranges); choose a CIDR outside it"

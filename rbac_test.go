@@ -40,9 +40,11 @@ const (
 )
 
 // permission is one thing RBAC decides: a verb on a resource (with its
-// subresource after a "/", as a role names it) of an API group.
+// subresource after a "/", as a role names it) of an API group, and the
+// object's name: that of a get, or of a list or watch selecting it by
+// metadata.name, which a rule restricted by resourceNames can grant.
 type permission struct {
-	group, resource, verb string
+	group, resource, verb, name string
 }
 
 func (p permission) String() string {
@@ -50,7 +52,11 @@ func (p permission) String() string {
 	if group == "" {
 		group = "core"
 	}
-	return fmt.Sprintf("%s %s (group %s)", p.verb, p.resource, group)
+	s := fmt.Sprintf("%s %s (group %s)", p.verb, p.resource, group)
+	if p.name != "" {
+		s += " named " + p.name
+	}
+	return s
 }
 
 // TestShippedRolesGrantExactlyWhatTheControllerUses derives the requests
@@ -91,9 +97,20 @@ func TestShippedRolesGrantExactlyWhatTheControllerUses(t *testing.T) {
 }
 
 // compareGrants fails for each permission used but not granted, and each
-// granted but not used.
+// granted but not used. A request for a named object is granted by a rule
+// restricted to that name, or by one for every name.
 func compareGrants(t *testing.T, file string, used, grants sets.Set[permission]) {
 	t.Helper()
+	used = sets.New(slices.Collect(func(yield func(permission) bool) {
+		for p := range used {
+			if !grants.Has(p) {
+				p.name = ""
+			}
+			if !yield(p) {
+				return
+			}
+		}
+	})...)
 	missing, unused := used.Difference(grants), grants.Difference(used)
 	for _, p := range sortedPermissions(missing) {
 		t.Errorf("%s does not grant %s, which the controller uses: run as its ServiceAccount, it is refused", file, p)
@@ -199,7 +216,7 @@ func usedByLeaderElection(t *testing.T) sets.Set[permission] {
 // clients have recorded so far.
 func requested(f *fixture) []permission {
 	var out []permission
-	for _, actions := range [][]core.Action{f.kubeclient.Actions(), f.client.Actions(), f.nadclient.Actions()} {
+	for _, actions := range [][]core.Action{f.kubeclient.Actions(), f.client.Actions(), f.nadclient.Actions(), f.metadataclient.Actions()} {
 		out = append(out, permissionsOf(actions)...)
 	}
 	return out
@@ -213,20 +230,41 @@ func permissionsOf(actions []core.Action) []permission {
 		if a.GetSubresource() != "" {
 			resource += "/" + a.GetSubresource()
 		}
-		out = append(out, permission{group: a.GetResource().Group, resource: resource, verb: a.GetVerb()})
+		out = append(out, permission{group: a.GetResource().Group, resource: resource, verb: a.GetVerb(), name: nameOf(a)})
 	}
 	return out
 }
 
-// granted returns what rules grant. A least-privilege role names every
-// group, resource and verb: a wildcard, a resourceNames restriction or a
-// non-resource URL fails the test rather than be misread.
+// nameOf returns the name of the object a request is for: a get's, or
+// that a list or watch selects with metadata.name; "" for others.
+func nameOf(a core.Action) string {
+	switch a := a.(type) {
+	case core.GetAction:
+		return a.GetName()
+	case core.ListAction:
+		name, _ := a.GetListRestrictions().Fields.RequiresExactMatch("metadata.name")
+		return name
+	case core.WatchAction:
+		name, _ := a.GetWatchRestrictions().Fields.RequiresExactMatch("metadata.name")
+		return name
+	}
+	return ""
+}
+
+// granted returns what rules grant, a permission per name where a rule
+// restricts resourceNames. A least-privilege role names every group,
+// resource and verb: a wildcard or a non-resource URL fails the test
+// rather than be misread.
 func granted(t *testing.T, file string, rules []rbacv1.PolicyRule) sets.Set[permission] {
 	t.Helper()
 	out := sets.New[permission]()
 	for i, r := range rules {
-		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
-			t.Errorf("%s rule %d restricts resourceNames or grants nonResourceURLs, which this test does not check", file, i)
+		if len(r.NonResourceURLs) > 0 {
+			t.Errorf("%s rule %d grants nonResourceURLs, which this test does not check", file, i)
+		}
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
 		}
 		for _, group := range r.APIGroups {
 			for _, resource := range r.Resources {
@@ -234,7 +272,9 @@ func granted(t *testing.T, file string, rules []rbacv1.PolicyRule) sets.Set[perm
 					if group == rbacv1.APIGroupAll || resource == rbacv1.ResourceAll || verb == rbacv1.VerbAll {
 						t.Errorf("%s rule %d grants a wildcard", file, i)
 					}
-					out.Insert(permission{group: group, resource: resource, verb: verb})
+					for _, name := range names {
+						out.Insert(permission{group: group, resource: resource, verb: verb, name: name})
+					}
 				}
 			}
 		}

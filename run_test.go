@@ -75,6 +75,8 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
+	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -134,6 +136,8 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
+	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -201,6 +205,8 @@ func lastSyncEventWritten(t *testing.T) bool {
 	c.networksSynced = func() bool { return true }
 	c.attachmentsSynced = func() bool { return true }
 	c.namespacesSynced = func() bool { return true }
+	c.podsSynced = func() bool { return true }
+	c.crdSynced = func() bool { return true }
 	c.workqueue.Add(cache.MetaObjectToName(invalid))
 	if err := c.Run(runCtx, 1); err != nil {
 		t.Fatalf("Run: %v", err)

@@ -31,6 +31,7 @@ import (
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
 	"github.com/samplecrd/network-controller/pkg/overlap"
+	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
 )
 
@@ -87,7 +88,10 @@ func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrd
 	networkInformer := informers.NewSharedInformerFactory(client, 0).Samplecrd().V1().Networks()
 	c, err := NewController(ctx, kubeclient, client, nadclient, networkInformer,
 		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().Namespaces(), Options{ServerHealth: serverhealth.New(klog.Background())})
+		kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().Namespaces(),
+		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
+		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
+		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -233,7 +237,10 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 	kubeInformers := kubeinformers.NewSharedInformerFactory(kubeclient, 0)
 	c, err := NewController(ctx, kubeclient, client, nadclient, networkInformers.Samplecrd().V1().Networks(),
 		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(), Options{ServerHealth: serverhealth.New(klog.Background())})
+		kubeInformers.Core().V1().Namespaces(),
+		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
+		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
+		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		t.Fatal(err)
 	}

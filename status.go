@@ -110,6 +110,13 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 	// (True/False) did not change, so an unchanged condition compares equal.
 	ready.LastTransitionTime = metav1.NewTime(c.opts.Clock.Now())
 	meta.SetStatusCondition(&updated.Status.Conditions, ready)
+	return c.writeStatusIfChanged(ctx, network, updated)
+}
+
+// writeStatusIfChanged writes the status of updated, a changed copy of
+// network, unless it equals network's, and remembers the write (pkg/
+// expectations). It reports whether it wrote.
+func (c *Controller) writeStatusIfChanged(ctx context.Context, network, updated *samplecrdv1.Network) (bool, error) {
 	if equality.Semantic.DeepEqual(updated.Status, network.Status) {
 		return false, nil
 	}
@@ -118,8 +125,17 @@ func (c *Controller) updateStatus(ctx context.Context, network *samplecrdv1.Netw
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
 	c.expectations.WroteStatus(cache.MetaObjectToName(network), rv)
-	klog.FromContext(ctx).V(2).Info("Updated status", "reason", ready.Reason)
+	klog.FromContext(ctx).V(2).Info("Updated status", "conditions", conditionReasons(updated.Status.Conditions))
 	return true, nil
+}
+
+// conditionReasons lists conditions as type=reason, for logs.
+func conditionReasons(conditions []metav1.Condition) []string {
+	out := make([]string, len(conditions))
+	for i, c := range conditions {
+		out[i] = c.Type + "=" + c.Reason
+	}
+	return out
 }
 
 // writeStatus writes the status of updated, as UpdateStatus does (a PUT of

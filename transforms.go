@@ -15,7 +15,9 @@ import (
 // controller reads. What they drop is the bulk of an object as the API
 // server sends it: managed fields (a few hundred bytes per writer),
 // kubectl's last-applied-configuration annotation (the whole manifest
-// again), and labels, annotations and finalizers that others set.
+// again), and labels and annotations that others set. Finalizers are kept:
+// in-use protection (protection.go) adds and removes its own with a patch
+// that must carry the others unchanged.
 //
 // The cached objects are never written back whole: status goes through the
 // status subresource, which ignores metadata, and attachments are repaired
@@ -32,7 +34,7 @@ import (
 
 // networkTransform keeps of a cached Network what syncs, overlap
 // resolution and Events read: its identity, age, generation, deletion
-// mark, spec and status. The spec and status are kept whole, so that
+// mark, finalizers, spec and status. The spec and status are kept whole, so that
 // fields added to the API are seen without a change here.
 func networkTransform(obj interface{}) (interface{}, error) {
 	n, ok := obj.(*samplecrdv1.Network)
@@ -49,6 +51,7 @@ func networkTransform(obj interface{}) (interface{}, error) {
 			Generation:        n.Generation,
 			CreationTimestamp: n.CreationTimestamp,
 			DeletionTimestamp: n.DeletionTimestamp,
+			Finalizers:        slimFinalizers(n.Finalizers),
 		},
 		Spec:   n.Spec,
 		Status: n.Status,
@@ -102,6 +105,27 @@ func slimAttachment(written *nadv1.NetworkAttachmentDefinition) *nadv1.NetworkAt
 	slim, _ := attachmentTransform(written.DeepCopy())
 	return slim.(*nadv1.NetworkAttachmentDefinition)
 }
+
+// slimFinalizers returns a Network's finalizers as the cache keeps them:
+// the one list shared by every Network whose only finalizer is the
+// controller's own (nearly all of them), otherwise interned.
+func slimFinalizers(finalizers []string) []string {
+	if len(finalizers) == 1 && finalizers[0] == samplecrdv1.FinalizerInUseProtection {
+		return protectedOnly
+	}
+	out := make([]string, len(finalizers))
+	for i, f := range finalizers {
+		out[i] = intern(f)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// protectedOnly is the finalizer list of every cached Network that carries
+// only the controller's own.
+var protectedOnly = []string{samplecrdv1.FinalizerInUseProtection}
 
 // managedLabels is the label map of every cached managed attachment.
 var managedLabels = map[string]string{managedByLabel: managedByValue}

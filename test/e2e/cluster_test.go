@@ -253,7 +253,10 @@ const testAllowance = "10.0.0.0/8, 198.18.0.0/15, fd00::/8"
 
 // newNamespace creates a namespace for a test, allowed testAllowance. Cleanup deletes its Networks
 // first, since their CIDR claims are cluster-wide and would otherwise last
-// while the namespace terminates, then the namespace.
+// while the namespace terminates, then the namespace. The test's
+// controller has stopped by then (tests start it after this), so nothing
+// releases the in-use protection finalizer of what is left: the cleanup
+// removes it as an admin would once the controller is gone (README).
 func (c *localCluster) newNamespace(t *testing.T, name string) {
 	t.Helper()
 	if out, err := c.kubectl("create", "namespace", name); err != nil {
@@ -263,7 +266,11 @@ func (c *localCluster) newNamespace(t *testing.T, name string) {
 		t.Fatalf("annotating namespace %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		_, _ = c.kubectl("delete", "networks", "--all", "-n", name)
+		_, _ = c.kubectl("delete", "networks", "--all", "-n", name, "--wait=false")
+		left, _ := c.kubectl("get", "networks", "-n", name, "-o", "name")
+		for _, n := range strings.Fields(left) {
+			_, _ = c.kubectl("patch", "-n", name, n, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+		}
 		_, _ = c.kubectl("delete", "namespace", name, "--wait=false")
 	})
 }

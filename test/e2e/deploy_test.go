@@ -143,6 +143,11 @@ func checkPermissions(t *testing.T, c *localCluster, ns string) {
 		{"create", "network-attachment-definitions.k8s.cni.cncf.io", ns, "", true},
 		{"delete", "network-attachment-definitions.k8s.cni.cncf.io", ns, "", true},
 		{"create", "leases.coordination.k8s.io", deployNamespace, "", true},
+		// In-use protection: it reads pods everywhere and patches its
+		// finalizer on Networks.
+		{"list", "pods", "", "", true},
+		{"watch", "pods", "", "", true},
+		{"patch", "networks.samplecrd.k8s.io", ns, "", true},
 		// Secrets are the obvious prize of a stolen controller token.
 		{"get", "secrets", "", "", false},
 		{"list", "secrets", "", "", false},
@@ -151,10 +156,16 @@ func checkPermissions(t *testing.T, c *localCluster, ns string) {
 		// No ConfigMap rights are left from the ConfigMap days.
 		{"create", "configmaps", ns, "", false},
 		{"get", "configmaps", ns, "", false},
-		// Users own a Network's spec; the controller writes status only.
+		// Users own a Network's spec; the controller writes status, and its
+		// finalizer with a patch.
 		{"update", "networks.samplecrd.k8s.io", ns, "", false},
 		{"create", "deployments.apps", ns, "", false},
 		{"create", "pods", ns, "", false},
+		{"delete", "pods", ns, "", false},
+		{"get", "pods", ns, "", false},
+		// Of the CRDs, the Network CRD's metadata alone (resourceNames).
+		{"list", "customresourcedefinitions.apiextensions.k8s.io", "", "", false},
+		{"delete", "customresourcedefinitions.apiextensions.k8s.io", "", "", false},
 		// Leases only in its own namespace.
 		{"create", "leases.coordination.k8s.io", ns, "", false},
 	}

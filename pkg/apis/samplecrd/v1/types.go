@@ -37,6 +37,27 @@ const (
 	ReasonReservedRange = "ReservedRange"
 )
 
+// In-use protection: a Network that pods refer to is kept, attachment and
+// all, until none does (see the README).
+const (
+	// FinalizerInUseProtection is the finalizer the controller puts on
+	// every Network and removes, once the Network is being deleted, when no
+	// pod that has or may still get a sandbox refers to it, or when the
+	// Network CRD itself is being deleted (an uninstall).
+	FinalizerInUseProtection = GroupName + "/in-use-protection"
+
+	// ConditionDeleting is set, True, on a Network that is being deleted
+	// and waits for the pods that refer to it. It is a condition of its own
+	// rather than a reason of Ready: while it waits the Network is still
+	// Ready (its attachment stays and serves the pods on it, and Ready's
+	// printer column keeps saying so), and a scripted `kubectl wait
+	// --for=condition=Ready` is not misled.
+	ConditionDeleting = "Deleting"
+	// ReasonInUse: pods that have, or may still get, a sandbox refer to the
+	// Network; the message counts them and names a few.
+	ReasonInUse = "InUse"
+)
+
 // Network asks for a secondary network with a subnet and a gateway. The
 // controller realises it as a Multus NetworkAttachmentDefinition
 // (k8s.cni.cncf.io/v1) of the same name, which pods attach to, and reports
