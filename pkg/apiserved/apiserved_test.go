@@ -19,24 +19,24 @@ import (
 	"k8s.io/klog/v2/ktesting"
 )
 
-// widgets is the resource of the tests: a CRD some other project ships.
-var widgets = Config{
-	GroupVersion: schema.GroupVersion{Group: "example.com", Version: "v1"},
-	Resource:     "widgets",
-	Kinds:        "Widgets",
-	CRD:          "widgets.example.com",
-	Hint:         "install the widget operator",
-	Missing:      "The API server does not serve Widgets: the controller waits",
+// gizmos is the resource of the tests: a CRD some other project ships.
+var gizmos = Config{
+	GroupVersion: schema.GroupVersion{Group: "gizmo.test", Version: "v1"},
+	Resource:     "gizmos",
+	Kinds:        "Gizmos",
+	CRD:          "gizmos.gizmo.test",
+	Hint:         "install the gizmo operator",
+	Missing:      "The API server does not serve Gizmos: the controller waits",
 }
 
-// newWidgets returns an API following widgets, looking every period.
-func newWidgets(d *fakeDiscovery, health *serverhealth.Health, period time.Duration) *API {
-	cfg := widgets
+// newGizmos returns an API following gizmos, looking every period.
+func newGizmos(d *fakeDiscovery, health *serverhealth.Health, period time.Duration) *API {
+	cfg := gizmos
 	cfg.Period = period
 	return New(d, health, cfg)
 }
 
-// fakeDiscovery serves the widgets or not, with the verbs given.
+// fakeDiscovery serves the gizmos or not, with the verbs given.
 type fakeDiscovery struct {
 	mu    sync.Mutex
 	verbs []string // nil: not served
@@ -53,10 +53,10 @@ func (d *fakeDiscovery) ServerResourcesForGroupVersionWithContext(_ context.Cont
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
-	if d.verbs == nil || gv != widgets.GroupVersion.String() {
+	if d.verbs == nil || gv != gizmos.GroupVersion.String() {
 		return nil, apierrors.NewNotFound(schema.GroupResource{}, "")
 	}
-	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{{Name: widgets.Resource, Verbs: d.verbs}}}, nil
+	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{{Name: gizmos.Resource, Verbs: d.verbs}}}, nil
 }
 
 func (d *fakeDiscovery) ServerGroupsAndResourcesWithContext(context.Context) ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
@@ -80,7 +80,7 @@ func TestAPIFollowsTheCRD(t *testing.T) {
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
 	defer cancel()
 	d := &fakeDiscovery{}
-	a := newWidgets(d, serverhealth.New(logger), 10*time.Millisecond)
+	a := newGizmos(d, serverhealth.New(logger), 10*time.Millisecond)
 	var starts, backs atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -97,13 +97,13 @@ func TestAPIFollowsTheCRD(t *testing.T) {
 		}
 	}
 	said := func() int {
-		return strings.Count(logger.GetSink().(ktesting.Underlier).GetBuffer().String(), widgets.Missing)
+		return strings.Count(logger.GetSink().(ktesting.Underlier).GetBuffer().String(), gizmos.Missing)
 	}
 
 	eventually("the missing API to be said", func() bool { return said() == 1 })
 	time.Sleep(50 * time.Millisecond)
 	var notServed *NotServedError
-	if err := a.Ready(); !errors.As(err, &notServed) || !strings.Contains(err.Error(), widgets.Hint) {
+	if err := a.Ready(); !errors.As(err, &notServed) || !strings.Contains(err.Error(), gizmos.Hint) {
 		t.Errorf("Ready() = %v while the resource is missing, want a NotServedError with the hint", err)
 	}
 	d.set("create", "get", "list", "watch", "patch", "delete")
@@ -131,10 +131,10 @@ func TestAPIFollowsTheCRD(t *testing.T) {
 func TestGoneWith(t *testing.T) {
 	logger, ctx := ktesting.NewTestContext(t)
 	d := &fakeDiscovery{}
-	a := newWidgets(d, serverhealth.New(logger), time.Hour)
+	a := newGizmos(d, serverhealth.New(logger), time.Hour)
 	d.set("create", "get", "list", "watch", "patch", "delete")
 	a.setServed(logger, func() {}, func() {})
-	gr := schema.GroupResource{Group: widgets.GroupVersion.Group, Resource: widgets.Resource}
+	gr := schema.GroupResource{Group: gizmos.GroupVersion.Group, Resource: gizmos.Resource}
 	forbidden := apierrors.NewForbidden(gr, "blue", errors.New("create not allowed while custom resource definition is terminating"))
 
 	if a.GoneWith(ctx, apierrors.NewConflict(gr, "blue", errors.New("changed"))) {
@@ -191,11 +191,11 @@ func TestHoldWhileMissingWaitsForTheResource(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d := &fakeDiscovery{}
-	a := newWidgets(d, serverhealth.New(logger), 10*time.Millisecond)
+	a := newGizmos(d, serverhealth.New(logger), 10*time.Millisecond)
 	go a.Watch(ctx, func() {}, func() {})
 
 	rt := &statusRoundTripper{codes: []int{http.StatusNotFound, http.StatusOK}}
-	post, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://server/apis/example.com/v1/widgets", nil)
+	post, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://server/apis/gizmo.test/v1/gizmos", nil)
 	if resp, err := a.HoldWhileMissing(rt).RoundTrip(post); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("a create got %v, %v; want the 404 at once", resp, err)
 	}
@@ -203,7 +203,7 @@ func TestHoldWhileMissingWaitsForTheResource(t *testing.T) {
 	rt = &statusRoundTripper{codes: []int{http.StatusNotFound, http.StatusOK}}
 	got := make(chan int, 1)
 	go func() {
-		get, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://server/apis/example.com/v1/widgets", nil)
+		get, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://server/apis/gizmo.test/v1/gizmos", nil)
 		resp, err := a.HoldWhileMissing(rt).RoundTrip(get)
 		if err != nil {
 			got <- -1

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
@@ -144,12 +145,30 @@ func (s *networkSet) create(b *testing.B, from int, then func(n *samplecrdv1.Net
 func (s *networkSet) cleanUp(b *testing.B) {
 	b.Helper()
 	_, networks, _ := clients(b)
+	s.dropFinalizers(b, s.list(b))
 	for _, ns := range s.namespaces {
 		if err := networks.SamplecrdV1().Networks(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	s.resetDependents(b)
+}
+
+// dropFinalizers removes every finalizer of items (the controller's in-use
+// protection), so that they can be deleted with no controller running, or
+// protected again by the next one.
+func (s *networkSet) dropFinalizers(b *testing.B, items []samplecrdv1.Network) {
+	b.Helper()
+	_, networks, _ := clients(b)
+	parallel(b, len(items), func(i int) error {
+		n := &items[i]
+		if len(n.Finalizers) == 0 {
+			return nil
+		}
+		_, err := networks.SamplecrdV1().Networks(n.Namespace).Patch(context.Background(), n.Name, types.MergePatchType,
+			[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+		return err
+	})
 }
 
 // resetDependents deletes what the controller (or the ceiling) made for
@@ -186,11 +205,12 @@ func (s *networkSet) list(b *testing.B) []samplecrdv1.Network {
 }
 
 // unready takes the set back to where the controller has done nothing:
-// no attachments, no Events, no status.
+// no finalizer, no attachments, no Events, no status.
 func (s *networkSet) unready(b *testing.B) {
 	b.Helper()
 	s.resetDependents(b)
 	_, networks, _ := clients(b)
+	s.dropFinalizers(b, s.list(b))
 	items := s.list(b)
 	parallel(b, len(items), func(i int) error {
 		n := &items[i]
@@ -235,7 +255,8 @@ func (s *networkSet) attachments(b *testing.B) int {
 }
 
 // controllerWrites makes, for one Network, the writes the controller makes
-// for it: create the attachment, set Ready, record an Event.
+// for it: add the in-use protection finalizer, create the attachment, set
+// Ready, record an Event.
 func controllerWrites(b *testing.B, n *samplecrdv1.Network) error {
 	var done writesDone
 	return done.write(b, n)
@@ -243,7 +264,12 @@ func controllerWrites(b *testing.B, n *samplecrdv1.Network) error {
 
 // writesDone is how far controllerWrites got for one Network, so that it
 // can be tried again after a failure without reading anything back.
-type writesDone struct{ attachment, status, event bool }
+type writesDone struct {
+	finalizer, attachment, status, event bool
+	// resourceVersion is the Network's after the finalizer patch: the
+	// status write is conditional on it, as the controller's is.
+	resourceVersion string
+}
 
 // write makes the writes not done yet. An attachment that exists was
 // created by an earlier try, and so was a status that conflicts: nobody
@@ -258,6 +284,13 @@ type writesDone struct{ attachment, status, event bool }
 // as the controller's status writes do.
 func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 	ctx := context.Background()
+	if !d.finalizer {
+		rv, err := addFinalizer(ctx, n)
+		if err != nil {
+			return err
+		}
+		d.finalizer, d.resourceVersion = true, rv
+	}
 	if !d.attachment {
 		err := post(b, ctx, attachmentFor(n), "network-attachment-definitions", n.Namespace, nadClient.K8sCniCncfIoV1().RESTClient())
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -267,6 +300,7 @@ func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 	}
 	if !d.status {
 		ready := n.DeepCopy()
+		ready.ResourceVersion = d.resourceVersion
 		ready.Status = readyStatusOf(n)
 		ready.TypeMeta = metav1.TypeMeta{APIVersion: samplecrdv1.SchemeGroupVersion.String(), Kind: "Network"}
 		err := networkClient.SamplecrdV1().RESTClient().Put().Namespace(n.Namespace).Resource("networks").Name(n.Name).SubResource("status").
@@ -283,6 +317,25 @@ func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 		d.event = true
 	}
 	return nil
+}
+
+// addFinalizer puts the controller's finalizer on n, as the controller's
+// first write for a new Network does, and returns n's resourceVersion
+// after it. The answer is the metadata alone, in JSON, to read that from.
+func addFinalizer(ctx context.Context, n *samplecrdv1.Network) (string, error) {
+	// Unlike the controller's, not conditional on n's resourceVersion: a
+	// retry after a lost answer must not conflict with the first try.
+	patch := fmt.Sprintf(`{"metadata":{"finalizers":[%q]}}`, samplecrdv1.FinalizerInUseProtection)
+	raw, err := networkClient.SamplecrdV1().RESTClient().Patch(types.MergePatchType).Namespace(n.Namespace).Resource("networks").Name(n.Name).
+		SetHeader("Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1").Body([]byte(patch)).Do(ctx).Raw()
+	if err != nil {
+		return "", err
+	}
+	var m metav1.PartialObjectMetadata
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", err
+	}
+	return m.ResourceVersion, nil
 }
 
 // post creates obj in namespace with a bare request.
