@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -49,6 +51,13 @@ func (c *Controller) updateNetwork(oldObj, newObj interface{}) {
 		if _, skipped := c.skippedBehind.LoadAndDelete(key); skipped {
 			c.enqueueNetwork(newNetwork)
 		}
+		return
+	}
+	if onlyProtectionAdded(oldNetwork, newNetwork) {
+		// The controller's finalizer patch coming back: the sync that made
+		// it went on with the patched Network, and a sync that fails after
+		// it is queued again by the worker. Syncing again on the echo cost
+		// every new Network a second sync, racing the first one's writes.
 		return
 	}
 	c.enqueueNetwork(newNetwork)
@@ -189,4 +198,16 @@ func isSamplecrdGroup(apiVersion string) bool {
 // handler was not registered for, which is a programming error.
 func errUnexpectedObject(obj interface{}) error {
 	return fmt.Errorf("unexpected object of type %T", obj)
+}
+
+// onlyProtectionAdded reports whether the only change from old to new is
+// the in-use protection finalizer added (protection.go).
+func onlyProtectionAdded(old, new *samplecrdv1.Network) bool {
+	if slices.Contains(old.Finalizers, samplecrdv1.FinalizerInUseProtection) ||
+		!slices.Contains(new.Finalizers, samplecrdv1.FinalizerInUseProtection) {
+		return false
+	}
+	unchanged := new.DeepCopy()
+	unchanged.Finalizers, unchanged.ResourceVersion, unchanged.ManagedFields = old.Finalizers, old.ResourceVersion, old.ManagedFields
+	return equality.Semantic.DeepEqual(old, unchanged)
 }
