@@ -158,21 +158,18 @@ type Controller struct {
 
 	networksLister    listers.NetworkLister
 	networksIndexer   cache.Indexer
-	networksSynced    cache.InformerSynced
 	attachmentsLister nadlisters.NetworkAttachmentDefinitionLister
-	attachmentsSynced cache.InformerSynced
 	namespacesLister  corelisters.NamespaceLister
-	namespacesSynced  cache.InformerSynced
 	// podsIndexer is the pod cache: *podrefs.Pod objects, indexed by the
 	// Networks each pod holds and is attached to (pkg/podrefs). It has no
 	// typed lister: read it through the indexer and podrefs.FromCache.
 	podsIndexer cache.Indexer
-	podsSynced  cache.InformerSynced
 	// crdIndexer holds the metadata of the Network CRD alone: its
 	// deletion is an uninstall, which releases every held Network
 	// (protection.go).
 	crdIndexer cache.Indexer
-	crdSynced  cache.InformerSynced
+	// cachesSynced report whether each of those caches has synced.
+	cachesSynced []cache.InformerSynced
 
 	// expectations lets a sync tell a cache that lags behind the
 	// controller's own writes from one that is current.
@@ -240,23 +237,31 @@ func (o Options) complete() (Options, error) {
 	return o, nil
 }
 
+// Informers are the caches a Controller reads, and whose events feed its
+// queue. NewController adds its indexes and handlers to them, so it must be
+// called before they start.
+type Informers struct {
+	Networks    informers.NetworkInformer
+	Attachments nadinformers.NetworkAttachmentDefinitionInformer
+	Namespaces  coreinformers.NamespaceInformer
+	// Pods must have podrefs.Transform as its transform: its cache holds
+	// *podrefs.Pod.
+	Pods coreinformers.PodInformer
+	// CRD holds the metadata (metav1.Object) of the Network CRD, crdName,
+	// and of no other.
+	CRD cache.SharedIndexInformer
+}
+
 // NewController returns a Controller fed by the given informers. It adds the
 // Network types to client-go's scheme so that Events can refer to Networks,
-// and registers the overlap index on the Network informer and the
-// podrefs indexes on the pod informer, so it must be called before the
-// informer factories start. The pod informer's transform must be
-// podrefs.Transform: its cache holds *podrefs.Pod. The CRD informer holds
-// the metadata (metav1.Object) of the Network CRD, crdName.
+// and registers the overlap and pool indexes on the Network informer and the
+// podrefs indexes on the pod informer.
 func NewController(
 	ctx context.Context,
 	kubeclientset kubernetes.Interface,
 	networkclientset clientset.Interface,
 	nadclient nadclientset.Interface,
-	networkInformer informers.NetworkInformer,
-	attachmentInformer nadinformers.NetworkAttachmentDefinitionInformer,
-	namespaceInformer coreinformers.NamespaceInformer,
-	podInformer coreinformers.PodInformer,
-	crdInformer cache.SharedIndexInformer,
+	inf Informers,
 	opts Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
@@ -265,11 +270,10 @@ func NewController(
 		return nil, err
 	}
 	utilruntime.Must(samplescheme.AddToScheme(scheme.Scheme))
-
-	if err := networkInformer.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc, poolIndex: poolIndexFunc}); err != nil {
+	if err := inf.Networks.Informer().AddIndexers(cache.Indexers{cidrIndex: cidrIndexFunc, poolIndex: poolIndexFunc}); err != nil {
 		return nil, fmt.Errorf("adding the Network indexes: %w", err)
 	}
-	if err := podInformer.Informer().AddIndexers(podrefs.Indexers()); err != nil {
+	if err := inf.Pods.Informer().AddIndexers(podrefs.Indexers()); err != nil {
 		return nil, fmt.Errorf("adding the pod indexes: %w", err)
 	}
 
@@ -284,18 +288,15 @@ func NewController(
 		kubeclientset:     kubeclientset,
 		networkclientset:  networkclientset,
 		nadclientset:      nadclient,
-		networksLister:    networkInformer.Lister(),
-		networksIndexer:   networkInformer.Informer().GetIndexer(),
-		networksSynced:    networkInformer.Informer().HasSynced,
-		attachmentsLister: attachmentInformer.Lister(),
-		attachmentsSynced: attachmentInformer.Informer().HasSynced,
-		namespacesLister:  namespaceInformer.Lister(),
-		namespacesSynced:  namespaceInformer.Informer().HasSynced,
-		podsIndexer:       podInformer.Informer().GetIndexer(),
-		podsSynced:        podInformer.Informer().HasSynced,
-		crdIndexer:        crdInformer.GetIndexer(),
-		crdSynced:         crdInformer.HasSynced,
-		expectations:      expectations.New(opts.Clock),
+		networksLister:    inf.Networks.Lister(),
+		networksIndexer:   inf.Networks.Informer().GetIndexer(),
+		attachmentsLister: inf.Attachments.Lister(),
+		namespacesLister:  inf.Namespaces.Lister(),
+		podsIndexer:       inf.Pods.Informer().GetIndexer(),
+		crdIndexer:        inf.CRD.GetIndexer(),
+		cachesSynced: []cache.InformerSynced{inf.Networks.Informer().HasSynced, inf.Attachments.Informer().HasSynced,
+			inf.Namespaces.Informer().HasSynced, inf.Pods.Informer().HasSynced, inf.CRD.HasSynced},
+		expectations: expectations.New(opts.Clock),
 		workqueue: workqueue.NewTypedRateLimitingQueueWithConfig(serverhealth.NewRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "networks"},
 		),
@@ -309,52 +310,52 @@ func NewController(
 	}
 
 	logger.Info("Setting up event handlers")
-	if err := c.addEventHandlers(networkInformer.Informer(), attachmentInformer.Informer(), namespaceInformer.Informer(), podInformer.Informer(), crdInformer); err != nil {
+	if err := c.addEventHandlers(inf); err != nil {
 		return nil, err
-	}
-	if c.ipPools != nil {
-		if err := c.addIPPoolHandlers(c.ipPools); err != nil {
-			return nil, fmt.Errorf("adding IPPool event handlers: %w", err)
-		}
 	}
 	return c, nil
 }
 
 // addEventHandlers connects the informers to the handlers (handlers.go),
 // which decide what gets queued.
-func (c *Controller) addEventHandlers(networks, attachments, namespaces, pods, crd cache.SharedIndexInformer) error {
-	if _, err := networks.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+func (c *Controller) addEventHandlers(inf Informers) error {
+	if _, err := inf.Networks.Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc:    c.addNetwork,
 		UpdateFunc: c.updateNetwork,
 		DeleteFunc: c.deleteNetwork,
 	}); err != nil {
 		return fmt.Errorf("adding Network event handlers: %w", err)
 	}
-	if _, err := attachments.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Attachments.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addAttachment,
 		UpdateFunc: c.updateAttachment,
 		DeleteFunc: c.deleteAttachment,
 	}); err != nil {
 		return fmt.Errorf("adding NetworkAttachmentDefinition event handlers: %w", err)
 	}
-	if _, err := namespaces.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Namespaces.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addNamespace,
 		UpdateFunc: c.updateNamespace,
 	}); err != nil {
 		return fmt.Errorf("adding Namespace event handlers: %w", err)
 	}
-	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addPod,
 		UpdateFunc: c.updatePod,
 		DeleteFunc: c.deletePod,
 	}); err != nil {
 		return fmt.Errorf("adding Pod event handlers: %w", err)
 	}
-	if _, err := crd.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.CRD.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.addCRD,
 		UpdateFunc: c.updateCRD,
 	}); err != nil {
 		return fmt.Errorf("adding CustomResourceDefinition event handlers: %w", err)
+	}
+	if c.ipPools != nil {
+		if err := c.addIPPoolHandlers(c.ipPools); err != nil {
+			return fmt.Errorf("adding IPPool event handlers: %w", err)
+		}
 	}
 	return nil
 }
@@ -387,7 +388,7 @@ func (c *Controller) RunWithAbort(ctx, abort context.Context, workers int) error
 
 	logger.Info("Starting Network controller")
 	logger.Info("Waiting for informer caches to sync")
-	if ok := cache.WaitForCacheSync(stop.Done(), c.networksSynced, c.attachmentsSynced, c.namespacesSynced, c.podsSynced, c.crdSynced); !ok {
+	if ok := cache.WaitForCacheSync(stop.Done(), c.cachesSynced...); !ok {
 		c.workqueue.ShutDown()
 		if stop.Err() != nil {
 			// Asked to stop before the caches filled: not a failure.
@@ -443,7 +444,12 @@ func (c *Controller) stopWorkers(ctx, abort context.Context, wg *sync.WaitGroup,
 
 // HasSynced reports whether the informer caches have synced.
 func (c *Controller) HasSynced() bool {
-	return c.networksSynced() && c.attachmentsSynced() && c.namespacesSynced() && c.podsSynced() && c.crdSynced()
+	for _, synced := range c.cachesSynced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
 }
 
 // Ready is nil when the controller can work (/readyz): the

@@ -308,8 +308,13 @@ func newFixture(t *testing.T, ctx context.Context, objs fixtureObjects) *fixture
 		pools = newFixturePools(t, f.dynamic, objs.pools)
 	}
 	c, err := NewController(ctx, f.kubeclient, f.client, f.nadclient,
-		networkInformers.Samplecrd().V1().Networks(), nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(), podInformers.Core().V1().Pods(), crdInformers.ForResource(crdResource).Informer(),
+		Informers{
+			Networks:    networkInformers.Samplecrd().V1().Networks(),
+			Attachments: nadInformers.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+			Namespaces:  kubeInformers.Core().V1().Namespaces(),
+			Pods:        podInformers.Core().V1().Pods(),
+			CRD:         crdInformers.ForResource(crdResource).Informer(),
+		},
 		Options{Clock: f.clock, ReservedCIDRs: objs.reserved, ServerHealth: serverhealth.New(klog.FromContext(ctx)),
 			IPPools: pools, UsageWriteInterval: objs.usageWindow})
 	if err != nil {

@@ -596,7 +596,7 @@ func TestIntegrationRestartMakesNoWrites(t *testing.T) {
 	// longer for anything it might still send.
 	e.waitFor("the restarted controller to drain its queue", func() (bool, string) {
 		q := second.controller.workqueue
-		return second.controller.networksSynced() && q.Len() == 0, fmt.Sprintf("queue length %d", q.Len())
+		return second.controller.HasSynced() && q.Len() == 0, fmt.Sprintf("queue length %d", q.Len())
 	})
 	time.Sleep(2 * time.Second)
 	if writes := second.writes.get(); len(writes) != 0 {

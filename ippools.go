@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/apiserved"
 	"github.com/samplecrd/network-controller/pkg/cni"
 	"github.com/samplecrd/network-controller/pkg/netspec"
-	"github.com/samplecrd/network-controller/pkg/serverhealth"
 	"github.com/samplecrd/network-controller/pkg/usage"
 )
 
@@ -34,10 +31,9 @@ const msgIPPoolsMissing = "The API server does not serve whereabouts' IPPools: M
 // Networks (usage.go). A cluster with Bridge Networks only has no
 // whereabouts and no IPPool CRD: the controller runs as well without it,
 // and its Macvlan Networks, if any, report no addresses. So the informer
-// starts only once API discovery lists the resource (looked at every poll
-// period until then, as the attachment API is, without the controller
-// waiting for it); until its cache has synced, usage leaves the addresses
-// a status holds as they are.
+// starts only once API discovery lists the resource (follow), without the
+// controller waiting for it; until its cache has synced, usage leaves the
+// addresses a status holds as they are.
 type ipPools struct {
 	informer cache.SharedIndexInformer
 	// synced reports whether the cache holds every pool: false until the
@@ -72,61 +68,36 @@ func (p *ipPools) pool(name string) *usage.IPPool {
 // controller was built without one) never is.
 func (p *ipPools) ready() bool { return p != nil && p.synced() }
 
-// runWhenServed starts the informer, until ctx ends, once discovery lists
-// the IPPool resource with list and watch, looking every period until it
-// does (and, while the API server does not answer, once it answers again)
-// and saying once in the log that it does not, then calls synced once
-// its cache has synced, unless ctx ends first. It does not follow a
-// CRD deleted later: the informer's reflector retries with its own
-// backoff, and the cache keeps the last pools it saw.
-func (p *ipPools) runWhenServed(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext, health *serverhealth.Health, period time.Duration, synced func()) {
-	logger := klog.FromContext(ctx)
-	said := false
-	for {
-		served, err := servesIPPools(ctx, d)
-		if served {
-			break
-		}
-		if !serverhealth.Answered(err) {
-			// The server is away: that says nothing about IPPools. Ask
-			// again once it answers, not every period meanwhile.
-			if health.AwaitServer(ctx) != nil {
-				return
-			}
-			continue
-		}
-		if !said {
-			logger.Info(msgIPPoolsMissing, "resource", usage.IPPoolResource.String(), "namespace", p.namespace)
-			said = true
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(period):
-		}
-	}
-	if said {
-		logger.Info("whereabouts' IPPools are served now; reading them", "namespace", p.namespace)
-	}
-	go p.informer.RunWithContext(ctx)
-	if cache.WaitForCacheSync(ctx.Done(), p.informer.HasSynced) {
-		synced()
+// ipPoolsAPI is how the controller follows whereabouts' IPPool API
+// (pkg/apiserved): looking at discovery every period, and needing it only
+// for the addresses of Macvlan Networks.
+func ipPoolsAPI(period time.Duration) apiserved.Config {
+	return apiserved.Config{
+		GroupVersion: usage.IPPoolResource.GroupVersion(),
+		Resource:     usage.IPPoolResource.Resource,
+		Kinds:        "whereabouts IPPools",
+		CRD:          usage.IPPoolResource.GroupResource().String(),
+		Hint:         "install whereabouts",
+		Missing:      msgIPPoolsMissing,
+		Period:       period,
+		Optional:     true,
 	}
 }
 
-// servesIPPools reports whether discovery lists IPPools with list and
-// watch; err is discovery's error, if any (a group not found is one).
-func servesIPPools(ctx context.Context, d discovery.ServerResourcesInterfaceWithContext) (bool, error) {
-	resources, err := d.ServerResourcesForGroupVersionWithContext(ctx, usage.IPPoolResource.GroupVersion().String())
-	if err != nil {
-		return false, err
-	}
-	for _, r := range resources.APIResources {
-		if r.Name == usage.IPPoolResource.Resource {
-			return slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch"), nil
-		}
-	}
-	return false, nil
+// follow starts the informer, until ctx ends, once api says the IPPools
+// are served, and calls synced when its cache has synced, and again
+// whenever the API is served again after a loss. While the API is gone the
+// informer's reflector retries with its own backoff, and the cache keeps
+// the last pools it saw.
+func (p *ipPools) follow(ctx context.Context, api *apiserved.API, synced func()) {
+	api.Watch(ctx, func() {
+		go p.informer.RunWithContext(ctx)
+		go func() {
+			if cache.WaitForCacheSync(ctx.Done(), p.informer.HasSynced) {
+				synced()
+			}
+		}()
+	}, synced)
 }
 
 // poolIndex indexes the Network cache by the name of the whereabouts

@@ -246,35 +246,47 @@ func wireController(ctx context.Context, cfg *rest.Config, w wiring, opts Option
 	}
 	opts.IPPools = pools
 
-	controller, err := NewController(ctx, kubeClient, networkClient, nadClient,
-		f.networks.Samplecrd().V1().Networks(),
-		f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		f.kube.Core().V1().Namespaces(),
-		f.pods.Core().V1().Pods(),
-		f.crd.ForResource(crdResource).Informer(),
-		opts)
+	controller, err := NewController(ctx, kubeClient, networkClient, nadClient, f.informers(), opts)
 	if err != nil {
 		return nil, nil, err
 	}
+	poolsAPI := apiserved.New(kubeClient.Discovery(), health, ipPoolsAPI(w.apiPollPeriod))
 	start := func(ctx context.Context) func() {
-		f.networks.Start(ctx.Done())
-		f.kube.Start(ctx.Done())
-		f.pods.Start(ctx.Done())
-		f.crd.Start(ctx.Done())
-		// The attachment informer starts once its API is served. Its
-		// factory has no Shutdown; its goroutines end with ctx.
+		// The attachment informer starts once its API is served, the
+		// IPPool informer once whereabouts' CRD is. Their goroutines end
+		// with ctx.
 		go attachments.Watch(ctx, func() { f.attachments.Start(ctx.Done()) }, controller.requeueAll)
-		// The IPPool informer starts once whereabouts' CRD is served, and
-		// its goroutines end with ctx too.
-		go pools.runWhenServed(ctx, kubeClient.Discovery(), health, w.apiPollPeriod, controller.enqueueMacvlanNetworks)
-		return func() {
-			f.networks.Shutdown()
-			f.kube.Shutdown()
-			f.pods.Shutdown()
-			f.crd.Shutdown()
-		}
+		go pools.follow(ctx, poolsAPI, controller.enqueueMacvlanNetworks)
+		return f.start(ctx)
 	}
 	return controller, start, nil
+}
+
+// start starts the factories' informers, but the attachments', until ctx
+// ends; the returned function waits for them to stop. (The attachment
+// factory has no Shutdown: its goroutines end with ctx.)
+func (f *informerFactories) start(ctx context.Context) func() {
+	f.networks.Start(ctx.Done())
+	f.kube.Start(ctx.Done())
+	f.pods.Start(ctx.Done())
+	f.crd.Start(ctx.Done())
+	return func() {
+		f.networks.Shutdown()
+		f.kube.Shutdown()
+		f.pods.Shutdown()
+		f.crd.Shutdown()
+	}
+}
+
+// informers are the Controller's informers, from the factories.
+func (f *informerFactories) informers() Informers {
+	return Informers{
+		Networks:    f.networks.Samplecrd().V1().Networks(),
+		Attachments: f.attachments.K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+		Namespaces:  f.kube.Core().V1().Namespaces(),
+		Pods:        f.pods.Core().V1().Pods(),
+		CRD:         f.crd.ForResource(crdResource).Informer(),
+	}
 }
 
 // informerFactories are the controller's informer factories. Pods have a

@@ -72,11 +72,7 @@ func runUntilStopped(t *testing.T, server *slowAPIServer, shutdownTimeout time.D
 	c := f.controller
 	c.nadclientset = nadclientset.NewForConfigOrDie(&rest.Config{Host: server.URL})
 	c.opts.ShutdownTimeout = shutdownTimeout
-	c.networksSynced = func() bool { return true }
-	c.attachmentsSynced = func() bool { return true }
-	c.namespacesSynced = func() bool { return true }
-	c.podsSynced = func() bool { return true }
-	c.crdSynced = func() bool { return true }
+	c.cachesSynced = nil // nothing to wait for
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -133,11 +129,7 @@ func TestRunWithAbortCancelsInFlightSyncsAtOnceEvenWhenStoppingGracefully(t *tes
 	c := f.controller
 	c.nadclientset = nadclientset.NewForConfigOrDie(&rest.Config{Host: server.URL})
 	c.opts.ShutdownTimeout = time.Hour
-	c.networksSynced = func() bool { return true }
-	c.attachmentsSynced = func() bool { return true }
-	c.namespacesSynced = func() bool { return true }
-	c.podsSynced = func() bool { return true }
-	c.crdSynced = func() bool { return true }
+	c.cachesSynced = nil // nothing to wait for
 	c.workqueue.Add(cache.MetaObjectToName(blue))
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -202,11 +194,7 @@ func lastSyncEventWritten(t *testing.T) bool {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	c.opts.ObserveSync = func(syncOutcome, time.Duration) { stop() }
-	c.networksSynced = func() bool { return true }
-	c.attachmentsSynced = func() bool { return true }
-	c.namespacesSynced = func() bool { return true }
-	c.podsSynced = func() bool { return true }
-	c.crdSynced = func() bool { return true }
+	c.cachesSynced = nil // nothing to wait for
 	c.workqueue.Add(cache.MetaObjectToName(invalid))
 	if err := c.Run(runCtx, 1); err != nil {
 		t.Fatalf("Run: %v", err)

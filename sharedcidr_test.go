@@ -18,18 +18,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	kubeinformers "k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
+	nadclientset "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned"
 	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
 	nadinformers "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/informers/externalversions"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/fake"
 	informers "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions"
+	informersv1 "github.com/samplecrd/network-controller/pkg/generated/informers/externalversions/samplecrd/v1"
 	"github.com/samplecrd/network-controller/pkg/overlap"
 	"github.com/samplecrd/network-controller/pkg/podrefs"
 	"github.com/samplecrd/network-controller/pkg/serverhealth"
@@ -86,11 +90,7 @@ func indexedController(tb testing.TB, ctx context.Context, networks []*samplecrd
 	tb.Helper()
 	kubeclient, client, nadclient := k8sfake.NewClientset(), fake.NewClientset(), nadfake.NewSimpleClientset()
 	networkInformer := informers.NewSharedInformerFactory(client, 0).Samplecrd().V1().Networks()
-	c, err := NewController(ctx, kubeclient, client, nadclient, networkInformer,
-		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().Namespaces(),
-		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
-		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
+	c, err := NewController(ctx, kubeclient, client, nadclient, fakeInformers(kubeclient, nadclient, networkInformer, nil),
 		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		tb.Fatal(err)
@@ -235,11 +235,8 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 	kubeclient, client, nadclient := k8sfake.NewClientset(), fake.NewClientset(objects...), nadfake.NewSimpleClientset()
 	networkInformers := informers.NewSharedInformerFactory(client, 0)
 	kubeInformers := kubeinformers.NewSharedInformerFactory(kubeclient, 0)
-	c, err := NewController(ctx, kubeclient, client, nadclient, networkInformers.Samplecrd().V1().Networks(),
-		nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
-		kubeInformers.Core().V1().Namespaces(),
-		kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
-		newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
+	c, err := NewController(ctx, kubeclient, client, nadclient,
+		fakeInformers(kubeclient, nadclient, networkInformers.Samplecrd().V1().Networks(), kubeInformers.Core().V1().Namespaces()),
 		Options{ServerHealth: serverhealth.New(klog.Background())})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +253,7 @@ func TestInformerFirstListEnqueuesEachNetworkOnce(t *testing.T) {
 	})
 	networkInformers.Start(ctx.Done())
 	kubeInformers.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), c.networksSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), networkInformers.Samplecrd().V1().Networks().Informer().HasSynced) {
 		t.Fatal("caches did not sync")
 	}
 	// Handlers run behind the cache: wait for the last add.
@@ -337,4 +334,20 @@ func (e *env) waitForVerdicts(group []*samplecrdv1.Network) {
 		}
 		return true, ""
 	})
+}
+
+// fakeInformers are informers on factories of fake clients for a
+// Controller whose tests read only its Network cache and, if namespaces is
+// not nil, that Namespace informer: every other cache stays empty.
+func fakeInformers(kubeclient kubernetes.Interface, nadclient nadclientset.Interface, networks informersv1.NetworkInformer, namespaces coreinformers.NamespaceInformer) Informers {
+	if namespaces == nil {
+		namespaces = kubeinformers.NewSharedInformerFactory(kubeclient, 0).Core().V1().Namespaces()
+	}
+	return Informers{
+		Networks:    networks,
+		Attachments: nadinformers.NewSharedInformerFactory(nadclient, 0).K8sCniCncfIo().V1().NetworkAttachmentDefinitions(),
+		Namespaces:  namespaces,
+		Pods:        kubeinformers.NewSharedInformerFactoryWithOptions(kubeclient, 0, kubeinformers.WithTransform(podrefs.Transform)).Core().V1().Pods(),
+		CRD:         newCRDInformers(newMetadataClient()).ForResource(crdResource).Informer(),
+	}
 }

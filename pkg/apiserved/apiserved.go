@@ -32,6 +32,9 @@ type Config struct {
 	Missing string
 	// Period is how often Watch looks at discovery.
 	Period time.Duration
+	// Optional says that the caller works without the resource, only with
+	// less: Missing is logged as information, not as an error.
+	Optional bool
 }
 
 // NotServedError is Ready's error once the resource is known not to be
@@ -72,7 +75,7 @@ func New(d discovery.ServerResourcesInterfaceWithContext, health *serverhealth.H
 
 // Watch looks at discovery every Period until ctx ends: start is called
 // the first time the resource is served, back whenever it is served again
-// after a loss.
+// after a loss. Neither may block: they are called under the API's lock.
 func (a *API) Watch(ctx context.Context, start, back func()) {
 	logger := klog.FromContext(ctx)
 	for {
@@ -154,7 +157,11 @@ func (a *API) setMissing(logger klog.Logger, why error) {
 	}
 	if !a.said {
 		a.said = true
-		logger.Error(why, a.cfg.Missing, "crd", a.cfg.CRD, "fix", a.cfg.Hint)
+		if a.cfg.Optional {
+			logger.Info(a.cfg.Missing, "crd", a.cfg.CRD, "fix", a.cfg.Hint, "why", why)
+		} else {
+			logger.Error(why, a.cfg.Missing, "crd", a.cfg.CRD, "fix", a.cfg.Hint)
+		}
 	}
 }
 
