@@ -57,7 +57,7 @@ const (
 	AddressesExhausted = samplecrdv1.ConditionAddressesExhausted
 	// MessageNoFreeAddresses is the message of the AddressesExhausted=True
 	// condition and Event: total, then leaked.
-	MessageNoFreeAddresses = "All %d addresses for pods are allocated, %d of them leaked (held for pods that no longer exist): the next pod to attach fails. Release the leaked ones (see the README), delete pods, or move to a Network with a larger range"
+	MessageNoFreeAddresses = "No address for pods is free (%d in all, %d of them leaked: held for pods that no longer exist): the next pod to attach fails. Release the leaked ones (see the README), delete pods, or move to a Network with a larger range"
 	// MessageHighWater is the message of AddressesExhausted=False at the
 	// high-water mark: allocated, total, free, leaked.
 	MessageHighWater = "%d of %d addresses for pods are allocated, only %d free (%d leaked: held for pods that no longer exist)"

@@ -166,6 +166,9 @@ func (c *Controller) reportInUse(ctx context.Context, network *samplecrdv1.Netwo
 	started := meta.FindStatusCondition(network.Status.Conditions, samplecrdv1.ConditionDeleting) == nil
 	updated := network.DeepCopy()
 	meta.SetStatusCondition(&updated.Status.Conditions, waiting)
+	// Deleting a custom resource bumps its generation; the controller has
+	// seen that one, and status.observedGeneration says so.
+	updated.Status.ObservedGeneration = network.Generation
 	written, err := c.writeStatusIfChanged(ctx, network, updated)
 	if err != nil {
 		return err

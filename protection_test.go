@@ -24,6 +24,7 @@ import (
 func deleted(n *samplecrdv1.Network, others ...string) *samplecrdv1.Network {
 	n = n.DeepCopy()
 	n.DeletionTimestamp = &metav1.Time{Time: now}
+	n.Generation++ // as the API server does for a custom resource
 	n.Finalizers = append([]string{samplecrdv1.FinalizerInUseProtection}, others...)
 	return n
 }
@@ -44,6 +45,7 @@ func waitingFor(n *samplecrdv1.Network, pods string) *samplecrdv1.Network {
 		Type: samplecrdv1.ConditionDeleting, Status: metav1.ConditionTrue, Reason: samplecrdv1.ReasonInUse,
 		Message: fmt.Sprintf(MessageInUse, pods), ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(now),
 	})
+	n.Status.ObservedGeneration = n.Generation
 	return n
 }
 

@@ -160,7 +160,7 @@ func usageSyncCases(t *testing.T) []syncHandlerCase {
 			key:         tiny,
 			wantOutcome: outcomeSuccess,
 			wantNetwork: []action{updateStatus(withAddresses(withPods(synced(tiny), 1), samplecrdv1.NetworkAddresses{Total: 1, Allocated: 1}, samplecrdv1.ReasonNoFreeAddresses, fmt.Sprintf(MessageNoFreeAddresses, 1, 0), metav1.NewTime(now)))},
-			wantEvents:  []string{"Warning AddressesExhausted|All 1 addresses for pods are allocated"},
+			wantEvents:  []string{"Warning AddressesExhausted|No address for pods is free (1 in all"},
 		},
 		{
 			name: "a Network that stays exhausted gets no second Event when its figures change",
