@@ -14,10 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	samplecrdv1 "github.com/samplecrd/network-controller/pkg/apis/samplecrd/v1"
+	"github.com/samplecrd/network-controller/pkg/fastjson"
+	samplescheme "github.com/samplecrd/network-controller/pkg/generated/clientset/versioned/scheme"
 	"github.com/samplecrd/network-controller/pkg/podrefs"
 )
 
@@ -203,12 +206,14 @@ type finalizersPatch struct {
 }
 
 // patchFinalizers sets the Network's finalizers to finalizers, if it is
-// still at the cached resourceVersion. The write is not remembered as the
-// controller's own (pkg/expectations), unlike a status write: it is the
-// first step of a sync, not the last, and were a later step to fail (an
-// outage), its echo, dropped as already seen, would leave the Network
-// waiting for nothing. Its echo costs one sync that finds it in order.
-func (c *Controller) patchFinalizers(ctx context.Context, network *samplecrdv1.Network, finalizers []string) (*samplecrdv1.Network, error) {
+// still at the cached resourceVersion, and returns the metadata written.
+// The write is not remembered as the controller's own (pkg/expectations),
+// unlike a status write: it is the first step of a sync, not the last, and
+// a cache showing it is not behind. Its echo queues nothing when the
+// finalizer is all it added (updateNetwork). Like a status write, it asks
+// for the metadata alone in the answer: decoding the whole Network would
+// cost every new Network's first sync as much again.
+func (c *Controller) patchFinalizers(ctx context.Context, network *samplecrdv1.Network, finalizers []string) (*metav1.PartialObjectMetadata, error) {
 	var p finalizersPatch
 	p.Metadata.ResourceVersion, p.Metadata.Finalizers = network.ResourceVersion, finalizers
 	if p.Metadata.Finalizers == nil {
@@ -218,12 +223,24 @@ func (c *Controller) patchFinalizers(ctx context.Context, network *samplecrdv1.N
 	if err != nil {
 		return nil, err
 	}
-	written, err := c.networkclientset.SamplecrdV1().Networks(network.Namespace).Patch(ctx, network.Name, types.MergePatchType, body,
-		metav1.PatchOptions{FieldManager: controllerAgentName})
+	client := c.networkclientset.SamplecrdV1()
+	opts := metav1.PatchOptions{FieldManager: controllerAgentName}
+	rc, ok := client.RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		written, err := client.Networks(network.Namespace).Patch(ctx, network.Name, types.MergePatchType, body, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &metav1.PartialObjectMetadata{ObjectMeta: written.ObjectMeta}, nil
+	}
+	raw, err := rc.Patch(types.MergePatchType).Namespace(network.Namespace).Resource("networks").Name(network.Name).
+		VersionedParams(&opts, samplescheme.ParameterCodec).
+		SetHeader("Accept", fastjson.MetadataOnly).
+		Body(body).Do(ctx).Raw()
 	if err != nil {
 		return nil, err
 	}
-	return written, nil
+	return fastjson.DecodeMetadata(raw)
 }
 
 // uninstalling reports whether the Network CRD is being deleted: every
