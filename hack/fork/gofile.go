@@ -221,6 +221,16 @@ func (r *fileRewrite) visit(node ast.Node) bool {
 		if x.Tag != nil {
 			r.skipLit[x.Tag] = true
 		}
+		// A field named as the generated methods are (Informers.Networks):
+		// its selectors are renamed with theirs, so it must be too.
+		for _, name := range x.Names {
+			r.renamePlural(name)
+		}
+	case *ast.KeyValueExpr:
+		// That field's key in a composite literal.
+		if key, ok := x.Key.(*ast.Ident); ok {
+			r.renamePlural(key)
+		}
 	case *ast.FuncDecl:
 		if !r.inAPI && x.Recv != nil && x.Name.Name == g.old.kindPlural() {
 			// A method implementing a generated interface (a fake lister).
@@ -249,6 +259,16 @@ func (r *fileRewrite) visit(node ast.Node) bool {
 		}
 	}
 	return true
+}
+
+// renamePlural renames id, outside the API package, when it is the kind's
+// plural (Networks), as selector renames a selector of that name.
+func (r *fileRewrite) renamePlural(id *ast.Ident) {
+	if r.inAPI || r.skipIdent[id] || id.Name != r.g.old.kindPlural() {
+		return
+	}
+	r.rename(id, r.g.new.kindPlural())
+	r.skipIdent[id] = true
 }
 
 // selector renames pkg.Name when pkg is one of the project's packages (and

@@ -164,6 +164,13 @@ func e2e(name string) {
 }
 
 var metrics = []string{"network_controller" + "_networks", "network_controller", "_networks"}
+
+// informerSet names a field as the generated methods are named.
+type informerSet struct {
+	Networks any
+}
+
+var _ = informerSet{Networks: nil}.Networks
 `
 
 const controllerForked = `package main
@@ -231,6 +238,13 @@ func e2e(name string) {
 }
 
 var metrics = []string{"subnet_controller" + "_subnets", "subnet_controller", "_subnets"}
+
+// informerSet names a field as the generated methods are named.
+type informerSet struct {
+	Subnets any
+}
+
+var _ = informerSet{Subnets: nil}.Subnets
 `
 
 // TestGoRewriteRenamesTheAPIAndNothingElse: the API's types, the generated
