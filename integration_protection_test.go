@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -324,5 +325,56 @@ func reinstallCRD(t *testing.T, crds interface {
 			t.Fatalf("the Network CRD is not established again: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// protectionPolicyFile is the MutatingAdmissionPolicy (and its binding)
+// that adds the finalizer as the API server creates a Network.
+const protectionPolicyFile = "artifacts/examples/protection-policy.yaml"
+
+// TestIntegrationProtectionPolicyAddsTheFinalizerAtCreation: with the
+// shipped policy installed, a new Network carries the finalizer from its
+// creation, beside one it was created with, and the controller makes no
+// write to Networks but their status: no patch.
+func TestIntegrationProtectionPolicyAddsTheFinalizerAtCreation(t *testing.T) {
+	e := newEnv(t)
+	if err := createPolicies(apiserver, protectionPolicyFile); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admission := kubernetes.NewForConfigOrDie(apiserver).AdmissionregistrationV1()
+		name := "networks.samplecrd.k8s.io-in-use-protection"
+		_ = admission.MutatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = admission.MutatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	// Policies take effect a moment after they are created: dry-run
+	// creates until one comes back protected.
+	e.waitFor("the protection policy to apply", func() (bool, string) {
+		n, err := e.networks.SamplecrdV1().Networks(e.namespace).Create(e.ctx, &samplecrdv1.Network{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
+			Spec:       samplecrdv1.NetworkSpec{CIDR: "10.97.0.0/24", Gateway: "10.97.0.1"},
+		}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(n.Finalizers, samplecrdv1.FinalizerInUseProtection), fmt.Sprint(n.Finalizers)
+	})
+
+	running := e.startController(Options{})
+	created, err := e.networks.SamplecrdV1().Networks(e.namespace).Create(e.ctx, &samplecrdv1.Network{
+		ObjectMeta: metav1.ObjectMeta{Name: "early", Finalizers: []string{"example.test/other"}},
+		Spec:       samplecrdv1.NetworkSpec{CIDR: "10.98.0.0/24", Gateway: "10.98.0.1"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"example.test/other", samplecrdv1.FinalizerInUseProtection}; !slices.Equal(created.Finalizers, want) {
+		t.Errorf("created with finalizers %v, want %v", created.Finalizers, want)
+	}
+	e.waitForReady("early", metav1.ConditionTrue, samplecrdv1.ReasonSynced)
+	for _, w := range running.writes.get() {
+		if strings.HasPrefix(w, "PATCH ") && strings.Contains(w, "/networks/") {
+			t.Errorf("the controller patched a Network the policy protected: %s", w)
+		}
 	}
 }

@@ -39,11 +39,19 @@ const testAllowance = "0.0.0.0/0, ::/0"
 // installAdmissionPolicy creates the shipped policy and binding and waits
 // until the API server enforces them.
 func installAdmissionPolicy(cfg *rest.Config) error {
-	raw, err := os.ReadFile(admissionPolicyFile)
+	if err := createPolicies(cfg, admissionPolicyFile); err != nil {
+		return err
+	}
+	return waitForPolicy(cfg)
+}
+
+// createPolicies creates the admission policies and bindings of file.
+func createPolicies(cfg *rest.Config, file string) error {
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	kube := kubernetes.NewForConfigOrDie(cfg)
+	admission := kubernetes.NewForConfigOrDie(cfg).AdmissionregistrationV1()
 	ctx := context.Background()
 	for _, doc := range strings.Split(string(raw), "\n---\n") {
 		var meta metav1.TypeMeta
@@ -56,22 +64,33 @@ func installAdmissionPolicy(cfg *rest.Config) error {
 			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
 				return err
 			}
-			if _, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, &p, metav1.CreateOptions{}); err != nil {
-				return err
-			}
+			_, err = admission.ValidatingAdmissionPolicies().Create(ctx, &p, metav1.CreateOptions{})
 		case "ValidatingAdmissionPolicyBinding":
 			var b admissionv1.ValidatingAdmissionPolicyBinding
 			if err := yaml.UnmarshalStrict([]byte(doc), &b); err != nil {
 				return err
 			}
-			if _, err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, &b, metav1.CreateOptions{}); err != nil {
+			_, err = admission.ValidatingAdmissionPolicyBindings().Create(ctx, &b, metav1.CreateOptions{})
+		case "MutatingAdmissionPolicy":
+			var p admissionv1.MutatingAdmissionPolicy
+			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
 				return err
 			}
+			_, err = admission.MutatingAdmissionPolicies().Create(ctx, &p, metav1.CreateOptions{})
+		case "MutatingAdmissionPolicyBinding":
+			var b admissionv1.MutatingAdmissionPolicyBinding
+			if err := yaml.UnmarshalStrict([]byte(doc), &b); err != nil {
+				return err
+			}
+			_, err = admission.MutatingAdmissionPolicyBindings().Create(ctx, &b, metav1.CreateOptions{})
 		default:
-			return fmt.Errorf("%s: unexpected kind %q", admissionPolicyFile, meta.Kind)
+			return fmt.Errorf("%s: unexpected kind %q", file, meta.Kind)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return waitForPolicy(cfg)
+	return nil
 }
 
 // waitForPolicy waits until a Network in a namespace without an allowance

@@ -7,7 +7,9 @@
 #     created only when the cluster lacks it. Clusters with Multus have their
 #     own; it is never replaced or changed;
 # and with them what governs who may use the API: the admission policy that
-# enforces each namespace's allowed-cidrs (artifacts/examples/admission-policy.yaml)
+# enforces each namespace's allowed-cidrs (artifacts/examples/admission-policy.yaml),
+# the policy that gives new Networks the controller's in-use protection
+# finalizer (artifacts/examples/protection-policy.yaml)
 # and the rules that let the built-in admin, edit and view roles handle
 # Networks (artifacts/examples/user-roles.yaml).
 set -euo pipefail
@@ -25,4 +27,4 @@ else
 	echo "$out"
 fi
 "${kubectl[@]}" wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io "crd/$nad_crd"
-"${kubectl[@]}" apply -f artifacts/examples/admission-policy.yaml -f artifacts/examples/user-roles.yaml
+"${kubectl[@]}" apply -f artifacts/examples/admission-policy.yaml -f artifacts/examples/protection-policy.yaml -f artifacts/examples/user-roles.yaml

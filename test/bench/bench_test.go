@@ -167,6 +167,11 @@ func setUp(m *testing.M) (int, error) {
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side limit: find the server's
 	apiserver = cfg
 	kubeClient, networkClient, nadClient = kubernetes.NewForConfigOrDie(cfg), clientset.NewForConfigOrDie(cfg), nadclientset.NewForConfigOrDie(cfg)
+	// As hack/install-crds.sh installs it with the CRD: new Networks
+	// arrive with the controller's finalizer.
+	if err := installProtectionPolicy(filepath.Join(repo, "artifacts/examples/protection-policy.yaml")); err != nil {
+		return 0, err
+	}
 
 	user, err := plane.AddUser(envtest.User{Name: "bench-controller", Groups: []string{"system:masters"}}, nil)
 	if err != nil {

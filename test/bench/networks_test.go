@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 
@@ -205,12 +209,12 @@ func (s *networkSet) list(b *testing.B) []samplecrdv1.Network {
 }
 
 // unready takes the set back to where the controller has done nothing:
-// no finalizer, no attachments, no Events, no status.
+// no attachments, no Events, no status. The finalizer stays: the
+// protection policy gave it at creation.
 func (s *networkSet) unready(b *testing.B) {
 	b.Helper()
 	s.resetDependents(b)
 	_, networks, _ := clients(b)
-	s.dropFinalizers(b, s.list(b))
 	items := s.list(b)
 	parallel(b, len(items), func(i int) error {
 		n := &items[i]
@@ -255,8 +259,8 @@ func (s *networkSet) attachments(b *testing.B) int {
 }
 
 // controllerWrites makes, for one Network, the writes the controller makes
-// for it: add the in-use protection finalizer, create the attachment, set
-// Ready, record an Event.
+// for it: create the attachment, set Ready, record an Event. (The in-use
+// protection finalizer came with the Network: the protection policy.)
 func controllerWrites(b *testing.B, n *samplecrdv1.Network) error {
 	var done writesDone
 	return done.write(b, n)
@@ -264,12 +268,7 @@ func controllerWrites(b *testing.B, n *samplecrdv1.Network) error {
 
 // writesDone is how far controllerWrites got for one Network, so that it
 // can be tried again after a failure without reading anything back.
-type writesDone struct {
-	finalizer, attachment, status, event bool
-	// resourceVersion is the Network's after the finalizer patch: the
-	// status write is conditional on it, as the controller's is.
-	resourceVersion string
-}
+type writesDone struct{ attachment, status, event bool }
 
 // write makes the writes not done yet. An attachment that exists was
 // created by an earlier try, and so was a status that conflicts: nobody
@@ -284,13 +283,6 @@ type writesDone struct {
 // as the controller's status writes do.
 func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 	ctx := context.Background()
-	if !d.finalizer {
-		rv, err := addFinalizer(ctx, n)
-		if err != nil {
-			return err
-		}
-		d.finalizer, d.resourceVersion = true, rv
-	}
 	if !d.attachment {
 		err := post(b, ctx, attachmentFor(n), "network-attachment-definitions", n.Namespace, nadClient.K8sCniCncfIoV1().RESTClient())
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -300,7 +292,6 @@ func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 	}
 	if !d.status {
 		ready := n.DeepCopy()
-		ready.ResourceVersion = d.resourceVersion
 		ready.Status = readyStatusOf(n)
 		ready.TypeMeta = metav1.TypeMeta{APIVersion: samplecrdv1.SchemeGroupVersion.String(), Kind: "Network"}
 		err := networkClient.SamplecrdV1().RESTClient().Put().Namespace(n.Namespace).Resource("networks").Name(n.Name).SubResource("status").
@@ -319,23 +310,44 @@ func (d *writesDone) write(b *testing.B, n *samplecrdv1.Network) error {
 	return nil
 }
 
-// addFinalizer puts the controller's finalizer on n, as the controller's
-// first write for a new Network does, and returns n's resourceVersion
-// after it. The answer is the metadata alone, in JSON, to read that from.
-func addFinalizer(ctx context.Context, n *samplecrdv1.Network) (string, error) {
-	// Unlike the controller's, not conditional on n's resourceVersion: a
-	// retry after a lost answer must not conflict with the first try.
-	patch := fmt.Sprintf(`{"metadata":{"finalizers":[%q]}}`, samplecrdv1.FinalizerInUseProtection)
-	raw, err := networkClient.SamplecrdV1().RESTClient().Patch(types.MergePatchType).Namespace(n.Namespace).Resource("networks").Name(n.Name).
-		SetHeader("Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1").Body([]byte(patch)).Do(ctx).Raw()
+// installProtectionPolicy creates the MutatingAdmissionPolicy of file and
+// its binding, and waits until a new Network comes back with the
+// controller's finalizer.
+func installProtectionPolicy(file string) error {
+	raw, err := os.ReadFile(file)
 	if err != nil {
-		return "", err
+		return err
 	}
-	var m metav1.PartialObjectMetadata
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", err
+	docs := strings.Split(string(raw), "\n---\n")
+	if len(docs) != 2 {
+		return fmt.Errorf("%s: want a policy and its binding, found %d documents", file, len(docs))
 	}
-	return m.ResourceVersion, nil
+	var policy admissionv1.MutatingAdmissionPolicy
+	var binding admissionv1.MutatingAdmissionPolicyBinding
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &policy); err != nil {
+		return err
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &binding); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	admission := kubeClient.AdmissionregistrationV1()
+	if _, err := admission.MutatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := admission.MutatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n, err := networkClient.SamplecrdV1().Networks(metav1.NamespaceDefault).Create(ctx, &samplecrdv1.Network{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-"},
+			Spec:       samplecrdv1.NetworkSpec{CIDR: "198.18.0.0/24", Gateway: "198.18.0.1"},
+		}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && slices.Contains(n.Finalizers, samplecrdv1.FinalizerInUseProtection) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: new Networks do not get the finalizer after 30 s", file)
 }
 
 // post creates obj in namespace with a bare request.
