@@ -123,15 +123,25 @@ func (c *Controller) writeStatusIfChanged(ctx context.Context, network, updated 
 	}
 	// A write is due anyway: the usage figures go with it (usage.go).
 	c.setUsage(&updated.Status, network)
-	rv, err := c.writeStatus(ctx, updated)
-	if err != nil {
+	if err := c.commitStatus(ctx, network, updated); err != nil {
 		return false, fmt.Errorf("updating status of Network %s: %w", klog.KObj(network), err)
 	}
-	c.expectations.WroteStatus(cache.MetaObjectToName(network), rv)
 	c.statusWritten.Store(cache.MetaObjectToName(network), true)
 	klog.FromContext(ctx).V(2).Info("Updated status", "conditions", conditionReasons(updated.Status.Conditions))
-	c.recordExhaustion(network, updated)
 	return true, nil
+}
+
+// commitStatus writes the status of updated, a changed copy of network,
+// remembers the write (pkg/expectations), and records the Warning Event
+// of an AddressesExhausted condition it turned True.
+func (c *Controller) commitStatus(ctx context.Context, network, updated *samplecrdv1.Network) error {
+	rv, err := c.writeStatus(ctx, updated)
+	if err != nil {
+		return err
+	}
+	c.expectations.WroteStatus(cache.MetaObjectToName(network), rv)
+	c.recordExhaustion(network, updated)
+	return nil
 }
 
 // conditionReasons lists conditions as type=reason, for logs.

@@ -57,13 +57,10 @@ func (c *Controller) reportUsage(ctx context.Context, network *samplecrdv1.Netwo
 		}
 		return nil
 	}
-	rv, err := c.writeStatus(ctx, updated)
-	if err != nil {
+	if err := c.commitStatus(ctx, network, updated); err != nil {
 		return fmt.Errorf("updating the usage in the status of Network %s: %w", klog.KObj(network), err)
 	}
-	c.expectations.WroteStatus(key, rv)
 	klog.FromContext(ctx).V(2).Info("Updated usage", "attachedPods", ptr.Deref(updated.Status.AttachedPods, 0))
-	c.recordExhaustion(network, updated)
 	return nil
 }
 
