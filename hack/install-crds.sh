@@ -28,3 +28,17 @@ else
 fi
 "${kubectl[@]}" wait --for condition=Established --timeout=60s crd/networks.samplecrd.k8s.io "crd/$nad_crd"
 "${kubectl[@]}" apply -f artifacts/examples/admission-policy.yaml -f artifacts/examples/protection-policy.yaml -f artifacts/examples/user-roles.yaml
+# An established CRD is not yet one the admission policies can handle: until
+# the API server has built the Network type for them, creating a Network
+# fails with "Resource kind ... not found" (ServiceUnavailable). Wait, with
+# a server-side dry run, until a Network can be created.
+probe='{"apiVersion":"samplecrd.k8s.io/v1","kind":"Network","metadata":{"name":"install-probe","namespace":"default"},"spec":{"cidr":"198.18.0.0/24","gateway":"198.18.0.1"}}'
+for _ in $(seq 1 300); do
+	out=$("${kubectl[@]}" create --dry-run=server -f - <<<"$probe" 2>&1) && exit 0
+	# Refused by the allowed-cidrs policy (default has no allowance): the
+	# policies run, which is all this waits for.
+	grep -q 'allowed-cidrs\|denied request\|Forbidden' <<<"$out" && exit 0
+	sleep 0.1
+done
+echo "install-crds.sh: Networks still cannot be created after 30 s: $out" >&2
+exit 1
